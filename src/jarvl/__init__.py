@@ -1,0 +1,10 @@
+"""jarvl: Joint Adaptive Representations (JAR) for image-language learning.
+
+Library layout (imports flow one way: cli -> train/evaluation/profiling -> models, data):
+
+- ``jarvl.models``: encoders, the fusion registry (``jar`` and the baselines), the decoder, presets.
+- ``jarvl.data``: the one sample schema, the built-in synthetic dataset and the dataset readers.
+- ``jarvl.profiling``: FLOPs (attention included), activation memory and latency.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The ``jarvl`` command line. Each subcommand lives in its own module exposing ``register(subparsers)``."""
