@@ -1,0 +1,85 @@
+"""The one fusion contract and the registry that names every fusion.
+
+Every fusion maps (image tokens float[B, M, D], text tokens float[B, L, D], text mask bool[B, L])
+to fused tokens float[B, K, D] with their mask bool[B, K], plus diagnostics, so swapping fusions
+is a one-word config change and benchmarks compare them under identical encoders and decoder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from jarvl.models.config import FusionConfig
+
+
+@dataclass
+class FusionOutput:
+    """Fused tokens float[B, K, D], their mask bool[B, K] (True = real) and diagnostics.
+
+    ``diagnostics`` holds detached tensors for inspection: gate values (``gate/...``, scalars) and,
+    when asked for, attention maps of resamplers (``attn/...``, float[B, N, S]).
+    """
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class Fusion(nn.Module):
+    """Base class: subclasses implement ``forward`` with the contract above."""
+
+    def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.width = width
+        self.heads = cfg.heads or heads
+        self.mlp_ratio = mlp_ratio
+        self.return_attn = False  # set True to collect attention maps in diagnostics
+
+    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
+        """float[B, M, D], float[B, L, D], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K])."""
+        raise NotImplementedError
+
+    def gate_values(self) -> dict[str, torch.Tensor]:
+        """tanh of every gate of this fusion, by parameter name (empty when it has no gates)."""
+        return {
+            name.removesuffix(".gate"): torch.tanh(p.detach())
+            for name, p in self.named_parameters()
+            if name.endswith(".gate")
+        }
+
+
+_FUSIONS: dict[str, type[Fusion]] = {}
+
+
+def register_fusion(name: str) -> Callable[[type[Fusion]], type[Fusion]]:
+    """Class decorator adding a fusion to the registry under ``name``."""
+
+    def add(cls: type[Fusion]) -> type[Fusion]:
+        if name in _FUSIONS:
+            raise ValueError(f"fusion '{name}' registered twice")
+        _FUSIONS[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return add
+
+
+def list_fusions() -> list[str]:
+    """Names of every registered fusion."""
+    return list(_FUSIONS)
+
+
+def build_fusion(cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0) -> Fusion:
+    """Instantiate the fusion ``cfg.name``; an unknown name lists the valid ones."""
+    if cfg.name not in _FUSIONS:
+        import difflib
+
+        close = difflib.get_close_matches(cfg.name, list(_FUSIONS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"unknown fusion '{cfg.name}'{hint} (available: {', '.join(_FUSIONS)})")
+    return _FUSIONS[cfg.name](cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)

@@ -1,0 +1,34 @@
+"""Gated cross-attention fusion, PAPER.md Eq. 3 (Flamingo-style tanh gates)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jarvl.models.layers import MLP, Attention, TanhGate
+
+
+class GatedCrossAttention(nn.Module):
+    """Eq. 3: P = LN(t) + tanh(alpha) Phi(LN(t), LN(f));  F = P + tanh(beta) MLP(P).
+
+    ``t`` float[B, N, D] queries ``f`` float[B, S, D] (``f_mask`` bool[B, S]). With
+    alpha = beta = 0 the output is LN(t): the image pathway starts as the identity.
+    """
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0) -> None:
+        super().__init__()
+        self.norm_t = nn.LayerNorm(dim)
+        self.norm_f = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.alpha = TanhGate(gate_init)
+        self.mlp = MLP(dim, mlp_ratio)
+        self.beta = TanhGate(gate_init)
+
+    def forward(
+        self, t: torch.Tensor, f: torch.Tensor, f_mask: torch.Tensor | None = None, *, return_attn: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None)."""
+        t = self.norm_t(t)
+        cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
+        p = t + self.alpha(cross)
+        return p + self.beta(self.mlp(p)), attn

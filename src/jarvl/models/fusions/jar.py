@@ -1,0 +1,72 @@
+"""JAR fusion: resample once, fuse with gated cross-attention, iterate (PAPER.md Eq. 1-4).
+
+The expensive pass over all M image and L text tokens happens once, in the two resamplers;
+every iteration after that costs O(N^2) in the N learned tokens.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from jarvl.models.config import FusionConfig
+from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
+from jarvl.models.fusions.gated import GatedCrossAttention
+from jarvl.models.fusions.resamplers import build_resampler
+from jarvl.models.layers import TransformerLayer
+
+
+@register_fusion("jar")
+class JARFusion(Fusion):
+    """float[B, M, D], float[B, L, D], bool[B, L] -> N fused tokens float[B, N, D] (mask all True).
+
+    Iteration i (Eq. 4): t_i = combine(t_N, F_{i-1}) (t_1 = t_N); F_i = T_i(Eq3(t_i, f_N)).
+    ``combine``: weighted t_N + w_i F (learned scalar w_i, init 1) | residual t_N + F | none F.
+    T_i is ``cfg.layers_per_iteration`` pre-LN transformer layers [choice: "32 layers" = K x layers].
+    """
+
+    def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
+        super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
+        n, h = cfg.num_tokens, self.heads
+        # Separate learned queries for image and text [choice].
+        self.image_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio)
+        self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio)
+        self.fuse = nn.ModuleList(
+            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init) for _ in range(cfg.iterations)
+        )
+        self.refine = nn.ModuleList(
+            nn.ModuleList(TransformerLayer(width, h, mlp_ratio) for _ in range(cfg.layers_per_iteration))
+            for _ in range(cfg.iterations)
+        )
+        self.combine_weights = nn.Parameter(torch.ones(max(0, cfg.iterations - 1)))
+        self.norm = nn.LayerNorm(width)
+
+    def _combine(self, t_n: torch.Tensor, fused: torch.Tensor, step: int) -> torch.Tensor:
+        mode = self.cfg.combine
+        if mode == "weighted":
+            return t_n + self.combine_weights[step] * fused
+        if mode == "residual":
+            return t_n + fused
+        return fused
+
+    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
+        """See the class docstring for shapes."""
+        diag: dict[str, torch.Tensor] = {}
+        f_n, attn_img = self.image_resampler(image, None, return_attn=self.return_attn)  # (B, N, D)
+        t_n, attn_txt = self.text_resampler(text, text_mask, return_attn=self.return_attn)  # (B, N, D)
+        t = t_n
+        fused = t_n
+        for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
+            if i > 0:
+                t = self._combine(t_n, fused, i - 1)
+            fused, attn = fuse(t, f_n, return_attn=self.return_attn)
+            for layer in layers:
+                fused = layer(fused)
+            if attn is not None:
+                diag[f"attn/fuse{i}"] = attn.detach()
+        if attn_img is not None:
+            diag["attn/image_resampler"] = attn_img.detach()
+            diag["attn/text_resampler"] = attn_txt.detach()
+        diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
+        mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
+        return FusionOutput(self.norm(fused), mask, diag)

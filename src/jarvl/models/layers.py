@@ -1,0 +1,143 @@
+"""Shared building blocks: multi-head attention on ``scaled_dot_product_attention``, MLP, pre-LN layers."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def key_padding_bias(key_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """bool[B, S] (True = valid) -> bool[B, 1, 1, S], the ``attn_mask`` SDPA broadcasts over heads."""
+    return None if key_mask is None else key_mask[:, None, None, :]
+
+
+class Attention(nn.Module):
+    """Multi-head attention; queries from ``x`` float[B, T, D], keys/values from ``context`` float[B, S, Dc].
+
+    With ``cache`` (a dict) the projected keys/values are appended to ``cache['k'], cache['v']`` so
+    a decoder can run one token at a time; with ``static_cache`` the context's keys/values are
+    computed once and reused (cross-attention during generation).
+    """
+
+    def __init__(self, dim: int, heads: int, *, context_dim: int | None = None) -> None:
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(context_dim or dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        b, n, d = t.shape
+        return t.view(b, n, self.heads, d // self.heads).transpose(1, 2)  # (B, h, n, hs)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        *,
+        key_mask: torch.Tensor | None = None,
+        causal: bool = False,
+        cache: dict | None = None,
+        static_cache: dict | None = None,
+        return_attn: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Returns (float[B, T, D], attention float[B, T, S] averaged over heads, or None)."""
+        q = self._split(self.q(x))
+        if static_cache is not None and "k" in static_cache:
+            k, v = static_cache["k"], static_cache["v"]
+        else:
+            k, v = self.kv(x if context is None else context).chunk(2, dim=-1)
+            k, v = self._split(k), self._split(v)
+            if cache is not None and "k" in cache:
+                k = torch.cat([cache["k"], k], dim=2)
+                v = torch.cat([cache["v"], v], dim=2)
+            for store in (cache, static_cache):
+                if store is not None:
+                    store["k"], store["v"] = k, v
+        mask = key_padding_bias(key_mask)
+        # With a cache the new queries sit after every cached key, so no causal mask is needed.
+        is_causal = causal and q.shape[2] > 1
+        attn = None
+        if return_attn:
+            scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            if is_causal:
+                tri = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()
+                scores = scores.masked_fill(~tri, float("-inf"))
+            weights = scores.softmax(dim=-1)
+            out = weights @ v
+            attn = weights.mean(dim=1)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal)
+        out = out.transpose(1, 2).reshape(x.shape)
+        return self.out(out), attn
+
+
+class MLP(nn.Module):
+    """Two-layer GELU MLP: float[..., D] -> float[..., D]."""
+
+    def __init__(self, dim: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """float[..., D] -> float[..., D]."""
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-LN transformer layer: x + SA(LN(x)), then + MLP(LN(.)); float[B, T, D] -> float[B, T, D]."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = Attention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, mlp_ratio)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``key_mask`` bool[B, T], True = a real token that others may attend to."""
+        x = x + self.attn(self.norm1(x), key_mask=key_mask)[0]
+        return x + self.mlp(self.norm2(x))
+
+
+class TanhGate(nn.Module):
+    """A learned scalar gate tanh(a) (Flamingo, PAPER.md Eq. 3). ``a = 0`` makes a path start as identity."""
+
+    def __init__(self, init: float = 0.0) -> None:
+        super().__init__()
+        self.gate = nn.Parameter(torch.tensor(float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scales ``x`` by tanh(a)."""
+        return torch.tanh(self.gate) * x
+
+
+class Encoder(nn.Module):
+    """A stack of pre-LN transformer layers with a final LayerNorm: float[B, T, D] -> float[B, T, D]."""
+
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float = 4.0) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(TransformerLayer(dim, heads, mlp_ratio) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Applies every layer with the same padding mask."""
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        return self.norm(x)
+
+
+def init_weights(module: nn.Module) -> None:
+    """Truncated-normal(0.02) linears/embeddings, zero biases, unit LayerNorms (ViT/T5 practice)."""
+    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv2d)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if getattr(module, "bias", None) is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,107 @@
+"""The full image-language model: encoders -> projection (Eq. 1) -> fusion -> text decoder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from jarvl.models.config import ModelConfig
+from jarvl.models.decoder import Decoder
+from jarvl.models.fusions import FusionOutput, build_fusion
+from jarvl.models.generation import beam_search, greedy_search
+from jarvl.models.image_encoder import ImageEncoder
+from jarvl.models.layers import init_weights
+from jarvl.models.text_encoder import TextEncoder
+
+
+@dataclass
+class ModelOutput:
+    """logits float[B, T, V]; loss (scalar, when targets were given); the fusion's output."""
+
+    logits: torch.Tensor
+    loss: torch.Tensor | None
+    fusion: FusionOutput
+
+
+class JARVLModel(nn.Module):
+    """Encoder-decoder with open-vocabulary text output; the fusion is chosen by ``cfg.fusion.name``.
+
+    Submodules ``image_encoder``, ``text_encoder``, ``fusion`` and ``decoder`` are the four parts
+    the profiler reports FLOPs for (the Eq. 1 projections ``image_proj``/``text_proj`` count as fusion).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg.validate()
+        self.image_encoder = ImageEncoder(cfg.vision)
+        self.text_encoder = TextEncoder(cfg.text)
+        # Eq. 1: P(X) = W1 X projects each modality to the fusion width D (profiled as fusion).
+        self.image_proj = nn.Linear(cfg.vision.width, cfg.width)
+        self.text_proj = nn.Linear(cfg.text.width, cfg.width)
+        self.fusion = build_fusion(cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio)
+        self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
+        self._init()
+
+    def _init(self) -> None:
+        # Linears, embeddings, norms; gates (TanhGate) and learned queries keep their own init.
+        self.apply(init_weights)
+
+    def encode(self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
+        """float[B, 3, H, W], long[B, L], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K])."""
+        image = self.image_proj(self.image_encoder(images))  # (B, M, D)
+        text = self.text_proj(self.text_encoder(text_ids, text_mask))  # (B, L, D)
+        return self.fusion(image, text, text_mask)
+
+    def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing: [BOS, y_1 .. y_{T-1}] for targets long[B, T]."""
+        bos = targets.new_full((targets.shape[0], 1), self.cfg.text.bos_id)
+        return torch.cat([bos, targets[:, :-1]], dim=1)
+
+    def forward(
+        self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, targets: torch.Tensor
+    ) -> ModelOutput:
+        """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored."""
+        fused = self.encode(images, text_ids, text_mask)
+        logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
+        labels = targets.masked_fill(targets == self.cfg.text.pad_id, -100)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
+        return ModelOutput(logits, loss, fused)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        images: torch.Tensor,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        *,
+        max_new_tokens: int | None = None,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """Generate answer ids long[B, <= max_new_tokens] (EOS included, then padding).
+
+        ``num_beams`` 1 is greedy search; more is beam search. The length limit defaults to (and
+        may not exceed) ``decoder.max_len``.
+        """
+        limit = self.cfg.decoder.max_len
+        max_new_tokens = min(max_new_tokens or limit, limit)
+        fused = self.encode(images, text_ids, text_mask)
+        ids = dict(bos_id=self.cfg.text.bos_id, eos_id=self.cfg.text.eos_id, pad_id=self.cfg.text.pad_id)
+        if num_beams <= 1:
+            return greedy_search(
+                self.decoder, fused.tokens, fused.mask, max_new_tokens=max_new_tokens, use_cache=use_cache, **ids
+            )
+        return beam_search(
+            self.decoder,
+            fused.tokens,
+            fused.mask,
+            max_new_tokens=max_new_tokens,
+            num_beams=num_beams,
+            length_penalty=length_penalty,
+            use_cache=use_cache,
+            **ids,
+        )
