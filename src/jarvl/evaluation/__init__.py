@@ -1,0 +1,1 @@
+"""Evaluation: the field's official metrics as plain functions, and the evaluators that use them."""
