@@ -1,9 +1,19 @@
 """Official evaluation metrics as plain pure-Python functions (VQA, GQA, SNLI-VE, COCO captions)."""
 
+from jarvl.evaluation.metrics.exact_match import (
+    exact_match_by_group,
+    gqa_accuracy,
+    normalize_answer,
+    snli_ve_accuracy,
+)
 from jarvl.evaluation.metrics.vqa import normalize_vqa_answer, vqa_accuracy, vqa_evaluate
 
 __all__ = [
+    "exact_match_by_group",
+    "gqa_accuracy",
+    "normalize_answer",
     "normalize_vqa_answer",
+    "snli_ve_accuracy",
     "vqa_accuracy",
     "vqa_evaluate",
 ]
