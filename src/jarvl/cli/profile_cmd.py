@@ -1,0 +1,104 @@
+"""``jarvl profile``: FLOPs per part, parameters, training-step memory and latency, per fusion."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``profile`` subcommand."""
+    p = sub.add_parser(
+        "profile",
+        help="FLOPs, memory and latency of fusions",
+        description=(
+            "Profile a model preset with one or more fusions. GFLOPs are per sample, forward pass, "
+            "counted with torch.utils.flop_counter (FLOPs = 2 x multiply-adds; attention included). "
+            "activation_mb: bytes autograd saves for backward in one training step of --batch samples "
+            "(saved-tensor hooks); step_peak_mb: rise of the process peak memory during that step; "
+            "latency_ms: median inference forward pass of the batch."
+        ),
+    )
+    p.add_argument("--model", default="paper-base", help="preset name (see `jarvl models`); default paper-base")
+    p.add_argument("--fusion", default="concat,jar", help="comma-separated fusions, or 'all'; default concat,jar")
+    p.add_argument("--image-size", type=int, help="override vision.image_size (more image tokens)")
+    p.add_argument("--batch", type=int, default=2, help="training/inference batch for memory and latency (default 2)")
+    p.add_argument("--text-len", type=int, help="prompt tokens (default: the preset's text.max_len)")
+    p.add_argument("--target-len", type=int, default=8, help="decoder target tokens (default 8)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs for latency (median; default 3)")
+    p.add_argument("--no-timing", action="store_true", help="skip latency and step time (FLOPs and memory only)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. fusion.num_tokens=32")
+    p.add_argument("--no-isolate", action="store_true", help="profile in this process (peak memory then depends on order)")
+    p.add_argument("--json", action="store_true", help="print one JSON list of records")
+    p.set_defaults(func=run)
+
+
+def profile_one(preset: str, fusion: str, overrides: list[str], kwargs: dict) -> dict:
+    """Profile one preset x fusion (with dotted overrides); returns the record as a dict."""
+    from jarvl.config import apply_overrides
+    from jarvl.models import get_preset
+    from jarvl.profiling import profile_model
+
+    cfg = apply_overrides(get_preset(preset, fusion), overrides)
+    return profile_model(cfg, **kwargs).as_dict()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Profile each fusion and print a table (or JSON)."""
+    from jarvl.config import apply_overrides
+    from jarvl.models import get_preset, list_fusions
+
+    fusions = list_fusions() if args.fusion == "all" else [f.strip() for f in args.fusion.split(",") if f.strip()]
+    overrides = list(args.set)
+    if args.image_size:
+        overrides.append(f"vision.image_size={args.image_size}")
+    for fusion in fusions:  # fail at start, not after an hour of profiling
+        apply_overrides(get_preset(args.model, fusion), overrides).validate()
+    kwargs = dict(
+        batch=args.batch,
+        text_len=args.text_len,
+        target_len=args.target_len,
+        repeats=args.repeats,
+        device=args.device,
+        timing=not args.no_timing,
+    )
+    records = []
+    for fusion in fusions:
+        if args.no_isolate:
+            records.append(profile_one(args.model, fusion, overrides, kwargs))
+        else:
+            # A fresh process per fusion, so each one's peak memory is its own.
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                records.append(pool.submit(profile_one, args.model, fusion, overrides, kwargs).result())
+    if args.json:
+        print(json.dumps(records, indent=1))
+    else:
+        print_table(records)
+    return 0
+
+
+def print_table(records: list[dict]) -> None:
+    """A human-readable table of profile records, with each fusion's ratio to the first one."""
+    from jarvl.cli.console import console
+    from rich.table import Table
+
+    r0 = base = records[0]
+    table = Table(
+        title=f"{r0['preset']} @ {r0['image_size']}px ({r0['image_tokens']} image tokens, {r0['text_len']} text tokens); "
+        f"GFLOPs per sample (2 x MACs), memory for a batch of {r0['batch']}"
+    )
+    cols = ["fusion", "GFLOPs", "x " + base["fusion"], "image", "text", "fusion", "decoder", "params", "act. MB", "x " + base["fusion"], "step peak MB", "latency ms"]
+    for c in cols:
+        table.add_column(c, justify="left" if c == "fusion" else "right")
+    for r in records:
+        fmt = lambda v, p=1: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
+        table.add_row(
+            r["fusion"], fmt(r["gflops"], 2), fmt(r["gflops"] / base["gflops"], 2), fmt(r["gflops_image"], 2), fmt(r["gflops_text"], 2),
+            fmt(r["gflops_fusion"], 2), fmt(r["gflops_decoder"], 2), f"{r['params'] / 1e6:.1f}M", fmt(r["activation_mb"]),
+            fmt(r["activation_mb"] / base["activation_mb"], 2), fmt(r["step_peak_mb"], 0), fmt(r["latency_ms"]),
+        )
+    console().print(table)
