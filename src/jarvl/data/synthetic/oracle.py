@@ -1,0 +1,139 @@
+"""Answer any generated question or statement from a scene's ground truth, independently of how it
+was generated: the reference semantics of the synthetic language, used to check the generators.
+
+    >>> answer_question(scene, "how many red objects are there?")      # "2"
+    >>> entailment_label(scene, "there is a red circle made of wood.")  # "neutral"
+
+Both return None when the text is ill-posed for the scene (a reference that is not unique, a
+relation too close to call); both raise ValueError for text outside the templates.
+"""
+
+from __future__ import annotations
+
+import re
+
+from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES
+from jarvl.data.synthetic.language import NUMBER_WORDS
+from jarvl.data.synthetic.relations import holds, unique_related
+from jarvl.data.synthetic.scene import Filter, Scene
+
+_REL = r"(left of|right of|above|below)"
+_REL_OR_NEAREST = r"(left of|right of|above|below|nearest to)"
+_ATTR = r"(color|shape|size)"
+
+
+def parse_phrase(text: str) -> Filter:
+    """"large red circles" -> Filter("large", "red", "circle"); "object(s)" leaves shape open."""
+    *adjectives, noun = text.split()
+    noun = noun[:-1] if noun.endswith("s") else noun
+    if noun not in (*SHAPES, "object"):
+        raise ValueError(f"not a noun phrase: {text!r}")
+    slots: dict[str, str] = {} if noun == "object" else {"shape": noun}
+    for word in adjectives:
+        slot = "size" if word in SIZES else "color" if word in COLORS else None
+        if slot is None or slot in slots:
+            raise ValueError(f"not a noun phrase: {text!r}")
+        slots[slot] = word
+    return Filter(**slots)
+
+
+def _unique(scene: Scene, phrase: str) -> int | None:
+    found = scene.find(parse_phrase(phrase))
+    return found[0] if len(found) == 1 else None
+
+
+def _yes(truth: bool | None) -> str | None:
+    return None if truth is None else "yes" if truth else "no"
+
+
+def _attribute(scene: Scene, q: str, ref: str) -> str | None:
+    i = _unique(scene, ref)
+    return None if i is None else getattr(scene.objects[i], q)
+
+
+def _relation(scene: Scene, ref_a: str, rel: str, ref_b: str) -> str | None:
+    ia, ib = _unique(scene, ref_a), _unique(scene, ref_b)
+    if ia is None or ib is None or ia == ib:
+        return None
+    return _yes(holds(scene.objects[ia], scene.objects[ib], rel, scene.image_size))
+
+
+def _related(scene: Scene, q: str, rel: str, ref: str) -> str | None:
+    i = _unique(scene, ref)
+    j = None if i is None else unique_related(scene, i, rel)
+    return None if j is None else getattr(scene.objects[j], q)
+
+
+def _counts(scene: Scene, kind: str, p1: str, p2: str) -> str:
+    c1, c2 = scene.count(parse_phrase(p1)), scene.count(parse_phrase(p2))
+    return _yes({"more": c1 > c2, "fewer": c1 < c2, "as many": c1 == c2}[kind])
+
+
+def _same(scene: Scene, ref_a: str, q: str, ref_b: str) -> str | None:
+    ia, ib = _unique(scene, ref_a), _unique(scene, ref_b)
+    if ia is None or ib is None or ia == ib:
+        return None
+    return _yes(getattr(scene.objects[ia], q) == getattr(scene.objects[ib], q))
+
+
+_QUESTIONS = (
+    (rf"what (color|shape) is the object {_REL_OR_NEAREST} the (.+)", _related),
+    (rf"what {_ATTR} is the (.+)", _attribute),
+    (r"is there an? (.+)", lambda s, p: _yes(s.count(parse_phrase(p)) > 0)),
+    (r"how many (.+) are there", lambda s, p: str(s.count(parse_phrase(p)))),
+    (rf"is the (.+) {_REL} the (.+)", _relation),
+    (r"are there (more|fewer) (.+) than (.+)", _counts),
+    (r"are there (as many) (.+) as (.+)", _counts),
+    (rf"is the (.+) the same {_ATTR} as the (.+)", _same),
+)
+
+
+def _match(table, scene: Scene, text: str, end: str) -> str | None:
+    text = text.strip().lower()
+    if not text.endswith(end):
+        raise ValueError(f"expected text ending in {end!r}: {text!r}")
+    for pattern, fn in table:
+        m = re.fullmatch(pattern, text[: -len(end)])
+        if m:
+            try:
+                return fn(scene, *m.groups())
+            except ValueError:
+                continue  # a wider pattern can swallow words that are no noun phrase; try the next
+    raise ValueError(f"not a synthetic template: {text!r}")
+
+
+def answer_question(scene: Scene, question: str) -> str | None:
+    """The answer to a VQA question about ``scene`` ("yes", "red", "3", ...), None if ill-posed."""
+    return _match(_QUESTIONS, scene, question, "?")
+
+
+def _label(truth: str | None) -> str | None:
+    return None if truth is None else "entailment" if truth == "yes" else "contradiction"
+
+
+def _count_statement(scene: Scene, number: str, phrase: str) -> str | None:
+    return _label(_yes(scene.count(parse_phrase(phrase)) == NUMBER_WORDS.index(number)))
+
+
+def _is_value(scene: Scene, ref: str, value: str) -> str | None:
+    q = "shape" if value.startswith("a ") else "size" if value in SIZES else "color"
+    got = _attribute(scene, q, ref)
+    return None if got is None else _label(_yes(got == value.removeprefix("a ")))
+
+
+_STATEMENTS = (
+    (r"there is an? (.+) made of \w+",
+     lambda s, p: "neutral" if s.count(parse_phrase(p)) else "contradiction"),
+    (r"there is an? (.+)", lambda s, p: _label(_yes(s.count(parse_phrase(p)) > 0))),
+    (r"there are (more|fewer) (.+) than (.+)", lambda *a: _label(_counts(*a))),
+    (r"there are (as many) (.+) as (.+)", lambda *a: _label(_counts(*a))),
+    (r"there (?:is|are) (\w+) (.+)", _count_statement),
+    (rf"the (.+) is the same {_ATTR} as the (.+)", lambda *a: _label(_same(*a))),
+    (rf"the (.+) is {_REL} the (.+)", lambda *a: _label(_relation(*a))),
+    (r"the (.+) is (a \w+|\w+)", _is_value),
+)
+
+
+def entailment_label(scene: Scene, statement: str) -> str | None:
+    """"entailment", "neutral" or "contradiction" for a statement; None when ill-posed."""
+    return _match(_STATEMENTS, scene, statement, ".")
