@@ -1,0 +1,150 @@
+"""The generic on-disk dataset format: a JSONL index of image-text records.
+
+One JSON object per line of ``index.jsonl``::
+
+    {"image": "images/0000000.png", "prompt": "what color is the square?", "target": "red",
+     "task": "vqa", "family": "attribute", "id": "q17", "answers": ["red"]}
+
+Required: ``image`` (path relative to the index file's folder, or absolute), ``prompt``,
+``target``, ``task`` (one of ``TASKS``). Optional: ``family`` (str), ``id`` (str or int; default
+``"<line number>"``), ``answers`` (list of str), ``meta`` (object). Blank lines are skipped. Any
+other key, a line that is not JSON, a missing field or a wrong type is a ``ValueError`` naming the
+file and line, raised when the index is opened, not in the middle of training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from PIL import Image
+
+from jarvl.data.schema import TASKS, Sample
+
+INDEX = "index.jsonl"
+_REQUIRED = {"image": str, "prompt": str, "target": str, "task": str}
+_OPTIONAL = {"family": str, "id": (str, int), "answers": list, "meta": dict}
+
+
+def _check(record: Any, where: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    for key in record:
+        if key not in _REQUIRED and key not in _OPTIONAL:
+            valid = ", ".join([*_REQUIRED, *_OPTIONAL])
+            raise ValueError(f"{where}: unknown field {key!r} (valid: {valid})")
+    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        if key not in record:
+            if key in _REQUIRED:
+                raise ValueError(f"{where}: missing required field {key!r}")
+            continue
+        value = record[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{where}: field {key!r} has type {type(value).__name__}")
+    if record["task"] not in TASKS:
+        raise ValueError(f"{where}: task {record['task']!r} is not one of {', '.join(TASKS)}")
+    if not all(isinstance(a, str) for a in record.get("answers", [])):
+        raise ValueError(f"{where}: field 'answers' must be a list of strings")
+    return record
+
+
+def read_index(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Parse and validate every record of a JSONL index (ValueError names file and line)."""
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{where}: not valid JSON ({err.msg})") from None
+            record = _check(record, where)
+            record.setdefault("id", str(number))
+            records.append(record)
+    if not records:
+        raise ValueError(f"{path}: no records")
+    return records
+
+
+def load_image(path: str | os.PathLike, record_id: str = "") -> np.ndarray:
+    """uint8[H, W, 3] RGB pixels of an image file; FileNotFoundError names the file and record."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"image {path} of record {record_id!r} not found")
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except OSError as err:  # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(f"image {path} of record {record_id!r} is unreadable: {err}") from None
+
+
+class JsonlDataset:
+    """Samples of a JSONL index (the index file, or a folder holding ``index.jsonl``).
+
+    The index is read and validated on construction; images are loaded in ``__getitem__``.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        path = Path(path)
+        self.path = path / INDEX if path.is_dir() else path
+        self.root = self.path.parent
+        self.records = read_index(self.path)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Sample:
+        r = self.records[index]
+        image_path = str(self.root / r["image"])  # an absolute r["image"] replaces the root
+        return Sample(
+            prompt=r["prompt"],
+            target=r["target"],
+            task=r["task"],
+            image=load_image(image_path, str(r["id"])),
+            image_path=image_path,
+            family=r.get("family", ""),
+            id=str(r["id"]),
+            answers=list(r.get("answers", [])),
+            meta=dict(r.get("meta", {})),
+        )
+
+
+def write_jsonl_dataset(
+    samples: Iterable[Sample], out_dir: str | os.PathLike, overwrite: bool = False
+) -> Path:
+    """Write samples as ``out_dir/images/<n>.png`` plus ``out_dir/index.jsonl``; returns the index.
+
+    A sample without pixels keeps its ``image_path`` (made absolute). ``meta`` is written when not
+    empty and must then be JSON-serialisable. Refuses to replace an existing index unless
+    ``overwrite``.
+    """
+    out = Path(out_dir)
+    index = out / INDEX
+    if index.exists() and not overwrite:
+        raise ValueError(f"{index} already exists; choose another folder or pass --overwrite")
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    with open(index, "w", encoding="utf-8") as f:
+        for n, s in enumerate(samples):
+            if s.image is not None:
+                image = f"images/{n:07d}.png"
+                Image.fromarray(np.asarray(s.image, dtype=np.uint8)).save(out / image)
+            elif s.image_path:
+                image = str(Path(s.image_path).resolve())
+            else:
+                raise ValueError(f"sample {s.id or n!r} has neither image nor image_path")
+            record = {"image": image, "prompt": s.prompt, "target": s.target, "task": s.task,
+                      "family": s.family, "id": s.id or str(n)}
+            if s.answers:
+                record["answers"] = list(s.answers)
+            if s.meta:
+                record["meta"] = s.meta
+            try:
+                f.write(json.dumps(record) + "\n")
+            except TypeError as err:
+                where = f"sample {record['id']!r}"
+                raise ValueError(f"{where}: meta is not JSON-serialisable ({err})") from None
+    return index

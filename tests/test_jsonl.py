@@ -1,0 +1,80 @@
+"""The JSONL dataset format: round trip and loud, located errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from jarvl.data.jsonl import JsonlDataset, write_jsonl_dataset
+from jarvl.data.schema import Sample
+from jarvl.data.synthetic import SyntheticDataset
+
+
+def test_round_trip(tmp_path):
+    samples = list(SyntheticDataset("vqa", "train", 6, seed=1))
+    index = write_jsonl_dataset(samples, tmp_path / "ds")
+    assert index == tmp_path / "ds" / "index.jsonl"
+    ds = JsonlDataset(index)
+    assert len(ds) == 6
+    for original, read in zip(samples, ds):
+        assert np.array_equal(original.image, read.image) and read.image.dtype == np.uint8
+        for key in ("prompt", "target", "task", "family", "id", "answers", "meta"):
+            assert getattr(read, key) == getattr(original, key), key
+        assert read.image_path.endswith(".png")
+    with pytest.raises(ValueError, match="already exists"):
+        write_jsonl_dataset(samples, tmp_path / "ds")
+
+
+def _write_index(tmp_path, records):
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path = tmp_path / "index.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+GOOD = {"image": "a.png", "prompt": "is there a cat?", "target": "yes", "task": "vqa"}
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("{not json", "not valid JSON"),
+        ({k: v for k, v in GOOD.items() if k != "target"}, "missing required field 'target'"),
+        ({**GOOD, "prompt": 3}, "field 'prompt' has type int"),
+        ({**GOOD, "answers": ["yes", 1]}, "list of strings"),
+        ({**GOOD, "task": "detection"}, "task 'detection'"),
+        ({**GOOD, "question": "x"}, "unknown field 'question'"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_bad_line_names_file_and_line(tmp_path, bad, message):
+    path = _write_index(tmp_path, [GOOD, "", bad])
+    with pytest.raises(ValueError, match=message) as err:
+        JsonlDataset(path)
+    assert f"{path}, line 3" in str(err.value)
+
+
+def test_missing_image_names_file_and_record(tmp_path):
+    ds = JsonlDataset(_write_index(tmp_path, [{**GOOD, "id": "q7"}]))
+    assert len(ds) == 1 and ds.records[0]["id"] == "q7"
+    with pytest.raises(FileNotFoundError, match=r"a\.png.*'q7'"):
+        ds[0]
+
+
+def test_absolute_paths_and_samples_without_pixels(tmp_path):
+    image = np.zeros((5, 7, 3), dtype=np.uint8)
+    image[1, 2] = (255, 0, 0)
+    first = write_jsonl_dataset(
+        [Sample(prompt="p", target="t", task="caption", image=image)], tmp_path / "one"
+    )
+    on_disk = JsonlDataset(first)[0]
+    assert on_disk.id == "0" and np.array_equal(on_disk.image, image)
+    # A lazily loaded sample (no pixels) is written as a reference to its file.
+    lazy = Sample(prompt="p", target="t", task="caption", image_path=on_disk.image_path)
+    second = JsonlDataset(write_jsonl_dataset([lazy], tmp_path / "two"))
+    assert second.records[0]["image"] == on_disk.image_path
+    assert np.array_equal(second[0].image, image)
+    with pytest.raises(ValueError, match="neither image nor image_path"):
+        write_jsonl_dataset([Sample(prompt="p", target="t", task="vqa")], tmp_path / "three")
