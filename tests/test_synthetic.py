@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from jarvl.cli.main import main
+from jarvl.config import from_dict, to_dict
 from jarvl.data.jsonl import JsonlDataset
 from jarvl.data.synthetic import FAMILIES, Obj, Scene, SynthConfig, SyntheticDataset, render_scene
 from jarvl.data.synthetic.caption import caption_text
@@ -29,10 +30,13 @@ def test_config_rejects_bad_values_with_a_suggestion():
     with pytest.raises(ValueError, match="did you mean 'count'"):
         SynthConfig(families=("counts",))
     with pytest.raises(ValueError, match="did you mean 'max_objects'"):
-        SynthConfig.from_dict({"max_object": 4})
+        from_dict(SynthConfig, {"max_object": 4})
     with pytest.raises(ValueError, match="min_objects"):
         SynthConfig(min_objects=5, max_objects=4)
-    assert SynthConfig.from_dict(SynthConfig(max_objects=4).to_dict()) == SynthConfig(max_objects=4)
+    with pytest.raises(ValueError, match="did you mean 'test'"):
+        SyntheticDataset("vqa", "tests")
+    cfg = SynthConfig(max_objects=4, families=("count", "exists"))
+    assert from_dict(SynthConfig, to_dict(cfg)) == cfg
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -10,8 +10,7 @@ training.
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 # RGB values chosen to stay distinct from one another and from the background.
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -40,7 +39,8 @@ CONDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
 SPLIT_CONDITION = {"train": "A", "val": "A", "test": "A", "comp": "B"}
 
 
-def _unknown(kind: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
+def unknown_choice(kind: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
+    """The error for a name outside ``valid``, suggesting the closest valid one."""
     close = difflib.get_close_matches(name, list(valid), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(valid)}"
     return ValueError(f"unknown {kind} {name!r}{hint}")
@@ -49,6 +49,9 @@ def _unknown(kind: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueE
 @dataclass(frozen=True)
 class SynthConfig:
     """How hard the synthetic scenes are.
+
+    From a dict (YAML, dotted overrides): ``jarvl.config.from_dict(SynthConfig, {...})``, which
+    rejects unknown keys and wrong types.
 
     Attributes:
         min_objects: fewest objects in a scene (>= 1).
@@ -79,19 +82,6 @@ class SynthConfig:
             raise ValueError("SynthConfig.families must name at least one family")
         for family in self.families:
             if family not in FAMILIES:
-                raise _unknown("question family", family, FAMILIES)
+                raise unknown_choice("question family", family, FAMILIES)
         if self.max_objects < 2 and {"spatial", "compare"} & set(self.families):
             raise ValueError("families 'spatial' and 'compare' need max_objects >= 2")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> SynthConfig:
-        """Build from a plain dict; an unknown key is an error naming the closest valid key."""
-        valid = [f.name for f in fields(cls)]
-        for key in values:
-            if key not in valid:
-                raise _unknown("SynthConfig key", key, valid)
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (for YAML / checkpoints)."""
-        return asdict(self)

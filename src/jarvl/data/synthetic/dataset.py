@@ -12,7 +12,7 @@ from typing import Iterable, Iterator
 from jarvl.data.schema import TASKS, Sample
 from jarvl.data.synthetic.caption import make_caption
 from jarvl.data.synthetic.claims import Item
-from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, _unknown
+from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
@@ -45,9 +45,9 @@ class SyntheticDataset:
         config: SynthConfig | None = None,
     ) -> None:
         if task not in TASKS:
-            raise _unknown("task", task, TASKS)
+            raise unknown_choice("task", task, TASKS)
         if split not in SPLITS:
-            raise _unknown("split", split, SPLITS)
+            raise unknown_choice("split", split, SPLITS)
         if size < 0:
             raise ValueError(f"size must be >= 0, got {size}")
         self.task, self.split, self.size, self.seed = task, split, size, seed
