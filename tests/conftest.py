@@ -1,0 +1,51 @@
+"""Shared test helpers: small model configs for every preset x fusion, and random inputs."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from jarvl.config import apply_overrides  # noqa: E402
+from jarvl.models import ModelConfig, get_preset, list_fusions, list_presets  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# Large presets run at reduced depth (and paper-base at a smaller vocabulary) so every
+# preset x fusion test stays quick on 2 CPU cores; widths, heads and token counts are kept.
+REDUCED = {
+    "small": ["vision.depth=1", "text.depth=1", "decoder.depth=1", "fusion.layers=4"],
+    "paper-base": ["vision.depth=1", "text.depth=1", "decoder.depth=1", "fusion.layers=4", "text.vocab_size=1000"],
+}
+
+
+def small_config(preset: str, fusion: str, **overrides: str) -> ModelConfig:
+    """``preset`` with ``fusion``, reduced in depth, with extra dotted overrides."""
+    cfg = get_preset(preset, fusion)
+    return apply_overrides(cfg, REDUCED.get(preset, []) + [f"{k}={v}" for k, v in overrides.items()])
+
+
+def random_batch(cfg: ModelConfig, batch: int = 2, text_len: int = 7, target_len: int = 5, seed: int = 0):
+    """images float[B,3,S,S], ids long[B,L], mask bool[B,L] (sample 1 padded), targets long[B,T]."""
+    g = torch.Generator().manual_seed(seed)
+    s = cfg.vision.image_size
+    images = torch.randn(batch, 3, s, s, generator=g)
+    ids = torch.randint(4, cfg.text.vocab_size, (batch, text_len), generator=g)
+    mask = torch.ones(batch, text_len, dtype=torch.bool)
+    mask[1:, text_len - 3 :] = False
+    ids = ids.masked_fill(~mask, cfg.text.pad_id)
+    targets = torch.randint(4, cfg.text.vocab_size, (batch, target_len), generator=g)
+    targets[:, -1] = cfg.text.eos_id
+    return images, ids, mask, targets
+
+
+ALL = [(p, f) for p in list_presets() for f in list_fusions()]
+
+
+@pytest.fixture(params=ALL, ids=[f"{p}-{f}" for p, f in ALL])
+def preset_fusion(request) -> tuple[str, str]:
+    """Every registered preset x fusion."""
+    return request.param

@@ -1,0 +1,99 @@
+"""Per-module tests of the fusions: the contract, JAR's equations and knobs, resamplers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jarvl.models import FusionConfig, build_fusion, list_fusions
+from jarvl.models.fusions.gated import GatedCrossAttention
+from jarvl.models.fusions.resamplers import LatentResampler, SpatialResampler
+
+D, H = 32, 4
+
+
+def _inputs(b=2, m=20, l=9):
+    g = torch.Generator().manual_seed(0)
+    mask = torch.ones(b, l, dtype=torch.bool)
+    mask[0, 6:] = False
+    return torch.randn(b, m, D, generator=g), torch.randn(b, l, D, generator=g), mask
+
+
+@pytest.mark.parametrize("name", list_fusions())
+def test_contract_shapes(name):
+    fusion = build_fusion(FusionConfig(name=name, num_tokens=5, iterations=2, layers=2, gate_init=0.3), width=D, heads=H)
+    image, text, mask = _inputs()
+    out = fusion(image, text, mask)
+    expected_k = {"concat": 29, "cross_attention": 9}.get(name, 5)
+    assert out.tokens.shape == (2, expected_k, D) and out.mask.shape == (2, expected_k)
+    assert out.mask.dtype == torch.bool
+
+
+def test_jar_tokens_do_not_depend_on_text_length():
+    fusion = build_fusion(FusionConfig(num_tokens=6, iterations=3, layers=3), width=D, heads=H)
+    for l in (3, 11, 30):
+        image, text, mask = _inputs(l=l)
+        assert fusion(image, text, mask).tokens.shape == (2, 6, D)
+
+
+def test_jar_layers_split_over_iterations():
+    fusion = build_fusion(FusionConfig(num_tokens=4, iterations=4, layers=8), width=D, heads=H)
+    assert len(fusion.fuse) == 4 and all(len(r) == 2 for r in fusion.refine)
+    assert fusion.combine_weights.shape == (3,)
+
+
+def test_jar_combination_modes_differ():
+    image, text, mask = _inputs()
+    outs = {}
+    for combine in ("weighted", "residual", "none"):
+        torch.manual_seed(0)
+        fusion = build_fusion(FusionConfig(num_tokens=4, iterations=3, layers=3, combine=combine, gate_init=0.5), width=D, heads=H)
+        with torch.no_grad():
+            fusion.combine_weights.fill_(0.5)
+        outs[combine] = fusion(image, text, mask).tokens
+    assert not torch.allclose(outs["weighted"], outs["residual"])
+    assert not torch.allclose(outs["residual"], outs["none"])
+
+
+def test_jar_diagnostics_gates_and_attention_maps():
+    fusion = build_fusion(FusionConfig(num_tokens=4, iterations=2, layers=2, gate_init=0.1), width=D, heads=H)
+    fusion.return_attn = True
+    image, text, mask = _inputs()
+    diag = fusion(image, text, mask).diagnostics
+    assert diag["attn/image_resampler"].shape == (2, 4, 20)
+    assert torch.allclose(diag["attn/image_resampler"].sum(-1), torch.ones(2, 4), atol=1e-5)
+    # the text resampler never attends to padding
+    assert float(diag["attn/text_resampler"][0, :, 6:].abs().max()) == 0.0
+    gates = [k for k in diag if k.startswith("gate/")]
+    assert len(gates) == 4 and all(abs(float(diag[k]) - torch.tanh(torch.tensor(0.1))) < 1e-6 for k in gates)
+
+
+def test_gated_cross_attention_is_eq3():
+    block = GatedCrossAttention(D, H, gate_init=0.0)
+    t, f = torch.randn(2, 4, D), torch.randn(2, 7, D)
+    assert torch.allclose(block(t, f)[0], block.norm_t(t))  # alpha = beta = 0: LN(t)
+    with torch.no_grad():
+        block.alpha.gate.fill_(1.0)
+        block.beta.gate.fill_(1.0)
+    p = block.norm_t(t) + torch.tanh(torch.tensor(1.0)) * block.attn(block.norm_t(t), block.norm_f(f))[0]
+    expected = p + torch.tanh(torch.tensor(1.0)) * block.mlp(p)
+    assert torch.allclose(block(t, f)[0], expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [LatentResampler, SpatialResampler])
+def test_resamplers_ignore_masked_tokens(cls):
+    torch.manual_seed(0)
+    r = cls(D, H, 5) if cls is LatentResampler else cls(D, 5)
+    x = torch.randn(2, 10, D)
+    mask = torch.ones(2, 10, dtype=torch.bool)
+    mask[:, 7:] = False
+    a = r(x, mask)[0]
+    x2 = x.clone()
+    x2[:, 7:] = 100.0
+    assert torch.allclose(a, r(x2, mask)[0], atol=1e-5)
+    assert a.shape == (2, 5, D)
+
+
+def test_unknown_fusion_suggests():
+    with pytest.raises(ValueError, match="did you mean 'concat'"):
+        build_fusion(FusionConfig(name="conact"), width=D, heads=H)
