@@ -1,0 +1,108 @@
+"""Turn lists of ``Sample``s into model-ready tensors; unusable records are dropped and tallied."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from jarvl.data.errors import BadRecord
+from jarvl.data.schema import Sample
+from jarvl.data.tokenizer import Tokenizer
+
+# ImageNet statistics: the usual ViT input normalisation.
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
+
+
+@dataclass
+class Batch:
+    """A collated batch.
+
+    images float[B, 3, S, S] (normalised); text_ids long[B, L]; text_mask bool[B, L];
+    targets long[B, T] (answer tokens, EOS, padding); ``samples`` the kept samples without pixels
+    (for metrics); ``seen`` how many records were asked for; ``skipped`` (reason, source) pairs.
+    """
+
+    images: torch.Tensor
+    text_ids: torch.Tensor
+    text_mask: torch.Tensor
+    targets: torch.Tensor
+    samples: list[Sample]
+    seen: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device) -> "Batch":
+        """The tensors moved to ``device`` (samples and tallies unchanged)."""
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return Batch(move(self.images), move(self.text_ids), move(self.text_mask), move(self.targets), self.samples, self.seen, self.skipped)
+
+
+def image_tensor(image: np.ndarray, size: int) -> torch.Tensor:
+    """uint8[H, W, 3] -> normalised float[3, size, size] (resized with Pillow when needed)."""
+    if image.shape[0] != size or image.shape[1] != size:
+        from PIL import Image
+
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    return torch.from_numpy(((image.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1).copy())
+
+
+class Collator:
+    """Callable collate function: ``list[Sample | BadRecord]`` -> :class:`Batch`.
+
+    Prompts are cut to ``max_text_len`` tokens and targets to ``max_target_len`` (EOS included);
+    readers signal bad records by returning/raising ``BadRecord``, which are counted, not fatal.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, image_size: int, max_text_len: int, max_target_len: int) -> None:
+        self.tokenizer = tokenizer
+        self.image_size = image_size
+        self.max_text_len = max_text_len
+        self.max_target_len = max_target_len
+
+    def __call__(self, items: list[Sample | BadRecord]) -> Batch:
+        """Collate; an all-bad batch gives a batch of size 0 (the trainer skips it)."""
+        skipped = [(it.reason, it.source) for it in items if isinstance(it, BadRecord)]
+        kept: list[Sample] = []
+        images: list[torch.Tensor] = []
+        for sample in items:
+            if isinstance(sample, BadRecord):
+                continue
+            if sample.image is None:
+                skipped.append(("missing_image", sample.image_path or sample.id))
+                continue
+            try:
+                images.append(image_tensor(sample.image, self.image_size))
+            except (ValueError, OSError) as err:
+                skipped.append(("corrupt_image", f"{sample.image_path or sample.id} ({err})"))
+                continue
+            kept.append(sample)
+        tok = self.tokenizer
+        prompts = tok.encode_batch([s.prompt for s in kept], max_len=self.max_text_len, pad=True)
+        targets = tok.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
+        ids = torch.tensor(prompts, dtype=torch.long).reshape(len(kept), -1)
+        if ids.shape[1] == 0:
+            ids = torch.full((len(kept), 1), tok.pad_id, dtype=torch.long)
+        mask = ids != tok.pad_id
+        mask[:, 0] |= ~mask.any(dim=1)  # an empty prompt still needs one key to attend to
+        size = self.image_size
+        return Batch(
+            images=torch.stack(images) if images else torch.zeros(0, 3, size, size),
+            text_ids=ids,
+            text_mask=mask,
+            targets=torch.tensor(targets, dtype=torch.long).reshape(len(kept), -1),
+            samples=[_without_pixels(s) for s in kept],
+            seen=len(items),
+            skipped=skipped,
+        )
+
+
+def _without_pixels(sample: Sample) -> Sample:
+    return Sample(
+        prompt=sample.prompt, target=sample.target, task=sample.task, image_path=sample.image_path,
+        family=sample.family, id=sample.id, answers=sample.answers, meta={},
+    )

@@ -1,0 +1,1 @@
+"""Training: experiment config, optimiser and schedule, checkpoints, the generic training loop."""

@@ -1,0 +1,118 @@
+"""The experiment config: model (a preset plus overrides), data, optimiser and run settings.
+
+YAML files mirror these dataclasses; the model section names a preset and overrides any of its
+fields (``model: {preset: tiny, fusion: {name: concat}}``). Command-line ``--set`` uses dotted
+keys (``--set optim.lr=3e-4 --set model.fusion.num_tokens=8``). Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jarvl.config import ConfigError, apply_overrides, from_dict, to_dict
+from jarvl.models.config import ModelConfig
+from jarvl.models.presets import get_preset
+
+
+@dataclass
+class DataConfig:
+    """Datasets as specs ``FORMAT:PATH[:SPLIT]`` (e.g. ``synthetic:vqa:train?n=50000``)."""
+
+    train: list[str] = field(default_factory=lambda: ["synthetic:vqa:train?n=100000"])
+    val: list[str] = field(default_factory=lambda: ["synthetic:vqa:val?n=1000"])
+    batch_size: int = 64  # global batch per optimiser step (all ranks, all accumulation steps)
+    num_workers: int = 1
+    max_bad_fraction: float = 0.01  # abort when more than this share of records is unusable
+    tokenizer: Literal["wordlevel", "bpe"] = "wordlevel"
+    vocab_size: int = 8000
+    tokenizer_samples: int = 20000  # training records read to train the tokenizer
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then cosine (or constant) decay."""
+
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05  # final lr = lr * min_lr_ratio (cosine)
+    weight_decay: float = 0.05
+    gate_weight_decay: bool = False  # decay pulls tanh gates to 0 and keeps a model text-only
+    beta1: float = 0.9
+    beta2: float = 0.98
+    warmup_steps: int = 100
+    schedule: Literal["cosine", "constant"] = "cosine"
+    grad_clip: float = 1.0  # 0: off
+    accumulation: int = 1  # micro-batches per optimiser step
+
+
+@dataclass
+class RunConfig:
+    """How long, how often, on what."""
+
+    max_steps: int = 2000  # optimiser steps; the schedule spans these
+    max_minutes: float = 0.0  # stop on wall time (then evaluate and checkpoint as at a normal end); 0 = off
+    eval_every: int = 500  # steps; 0 = only at the end
+    eval_samples: int = 1000
+    eval_every_minutes: float = 0.0  # also evaluate on wall time (for accuracy-vs-time curves); 0 = off
+    checkpoint_every: int = 500
+    log_every: int = 10
+    seed: int = 0
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    device: str = "auto"
+    threads: int = 0  # torch intra-op threads; 0 = leave torch's default
+    progress: bool = True
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a run needs; saved in the run directory and inside every checkpoint."""
+
+    model: ModelConfig = field(default_factory=lambda: get_preset("tiny"))
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def build_experiment(data: dict[str, Any] | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Experiment from a YAML-like dict and dotted ``key=value`` overrides.
+
+    ``model.preset`` (in the dict or the overrides) selects the preset the model section starts
+    from; every other model key overrides a field of it.
+    """
+    data = dict(data or {})
+    overrides = list(overrides or [])
+    model_section = dict(data.pop("model", {}) or {})
+    if not isinstance(model_section, dict):
+        raise ConfigError("'model' must be a mapping")
+    preset = model_section.pop("preset", "tiny")
+    for item in list(overrides):
+        if item.startswith("model.preset="):
+            preset = item.split("=", 1)[1]
+            overrides.remove(item)
+    model = get_preset(str(preset))
+    model = apply_overrides(model, _flatten(model_section))
+    cfg = from_dict(ExperimentConfig, {k: v for k, v in data.items()})
+    cfg.model = model
+    cfg = apply_overrides(cfg, overrides)
+    cfg.model.validate()
+    return cfg
+
+
+def experiment_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain dict of the resolved config (YAML/JSON-serialisable)."""
+    return to_dict(cfg)
+
+
+def load_experiment_dict(data: dict[str, Any]) -> ExperimentConfig:
+    """Inverse of :func:`experiment_dict` (a resolved config, model fully spelled out)."""
+    return from_dict(ExperimentConfig, data)

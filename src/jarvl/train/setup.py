@@ -1,0 +1,79 @@
+"""Build what a run needs from its config: datasets, tokenizer, model. Shared by train, eval, demo."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+from jarvl.data.registry import open_dataset
+from jarvl.data.tokenizer import Tokenizer, train_tokenizer
+from jarvl.models.config import ModelConfig
+
+
+class ConcatDataset:
+    """Several readers as one random-access dataset (indices run through them in order)."""
+
+    def __init__(self, datasets: list) -> None:
+        self.datasets = datasets
+        self.offsets = list(itertools.accumulate(len(d) for d in datasets))
+
+    def __len__(self) -> int:
+        return self.offsets[-1] if self.offsets else 0
+
+    def __getitem__(self, index: int):
+        for d, end in zip(self.datasets, self.offsets):
+            if index < end:
+                return d[index - (end - len(d))]
+        raise IndexError(index)
+
+    def pairs(self, limit: int | None = None) -> Iterator[tuple[str, str]]:
+        """(prompt, target) of up to ``limit`` records, without decoding images where a reader can."""
+        count = 0
+        for d in self.datasets:
+            for i in range(len(d)):
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                yield record_text(d, i)
+
+
+def record_text(dataset, index: int) -> tuple[str, str]:
+    """(prompt, target) of one record; readers with ``item(i)`` (synthetic) skip image drawing."""
+    if hasattr(dataset, "item"):
+        it = dataset.item(index)
+        return it.prompt, it.target
+    from jarvl.data.errors import BadRecord
+
+    try:
+        s = dataset[index]
+    except BadRecord:
+        return "", ""
+    return s.prompt, s.target
+
+
+def open_datasets(specs: list[str]) -> ConcatDataset:
+    """Open every spec (each fails at start naming its file if it cannot be parsed)."""
+    if not specs:
+        raise ValueError("no datasets given")
+    return ConcatDataset([open_dataset(s) for s in specs])
+
+
+def fit_tokenizer(train: ConcatDataset, kind: str, vocab_size: int, samples: int) -> Tokenizer:
+    """Train the tokenizer on the prompts and targets of the first ``samples`` training records."""
+    texts = [t for pair in train.pairs(samples) for t in pair if t]
+    if not texts:
+        raise ValueError("the training data has no text to train a tokenizer on")
+    return train_tokenizer(texts, vocab_size=vocab_size, kind=kind)
+
+
+def fit_model_to_tokenizer(cfg: ModelConfig, tokenizer: Tokenizer) -> ModelConfig:
+    """The model's vocabulary size and special ids follow its tokenizer."""
+    cfg.text.vocab_size = tokenizer.vocab_size
+    cfg.text.pad_id, cfg.text.bos_id, cfg.text.eos_id = tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id
+    return cfg
+
+
+def load_tokenizer(ckpt: Path) -> Tokenizer:
+    """The tokenizer saved beside a checkpoint's weights."""
+    return Tokenizer.load(Path(ckpt) / "tokenizer.json")

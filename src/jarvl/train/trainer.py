@@ -1,0 +1,279 @@
+"""The training loop: one entry point for a single process or torchrun DDP (``RANK`` set).
+
+Generic over fusions: the model bundles its loss (``JARVLModel.forward``); evaluation gets a
+predict function. Every ``checkpoint_every`` steps the full state is written atomically, and
+``resume`` continues exactly: same batches, optimiser moments, schedule and counters.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jarvl.data.collate import Batch, Collator
+from jarvl.data.errors import SkipStats, TooManyBadRecords
+from jarvl.data.loader import ResumableBatchSampler, make_loader
+from jarvl.evaluation.generation import exact_match_report, predict_all
+from jarvl.models.model import JARVLModel
+from jarvl.models.weights import load_weights_into, read_config
+from jarvl.train import distributed as dist_utils
+from jarvl.train.checkpoint import (
+    checkpoint_path,
+    load_training_state,
+    param_index_names,
+    restore_optimizer,
+    save_checkpoint,
+)
+from jarvl.train.config import ExperimentConfig, experiment_dict
+from jarvl.train.logger import MetricsLogger
+from jarvl.train.optim import lr_at, make_optimizer
+from jarvl.train.progress import Progress
+from jarvl.train.setup import fit_model_to_tokenizer, fit_tokenizer, load_tokenizer, open_datasets
+
+
+class NonFiniteLoss(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+class Trainer:
+    """Train ``cfg`` into ``run_dir``. ``resume``: continue from ``run_dir``'s last checkpoint;
+    ``init_from``: start from another run's weights (and tokenizer) with a new data mixture."""
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | None = None) -> None:
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.info = dist_utils.setup(cfg.run.device)
+        if cfg.run.threads:
+            torch.set_num_threads(cfg.run.threads)
+        self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
+        self.skips = SkipStats()
+        self.train_data = open_datasets(cfg.data.train)
+        self.val_data = open_datasets(cfg.data.val) if cfg.data.val else None
+        resume_ckpt = self._resume_checkpoint() if resume else None
+        self.tokenizer = self._tokenizer(resume_ckpt, init_from)
+        fit_model_to_tokenizer(cfg.model, self.tokenizer)
+        torch.manual_seed(cfg.run.seed)
+        self.model = JARVLModel(cfg.model).to(self.info.device)
+        if init_from and not resume_ckpt:
+            self._init_weights_from(init_from)
+        self.optimizer = make_optimizer(self.model, cfg.optim)
+        if resume_ckpt:
+            self._restore(resume_ckpt)
+        self.ddp = self.model
+        if self.info.enabled:
+            self.ddp = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.info.local_rank] if self.info.device.type == "cuda" else None
+            )
+        self.collate = Collator(self.tokenizer, cfg.model.vision.image_size, cfg.model.text.max_len, cfg.model.decoder.max_len)
+        self.logger = MetricsLogger(self.run_dir, enabled=self.info.main)
+        if self.info.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(experiment_dict(cfg), indent=1))
+
+    # ----------------------------------------------------------------- setup helpers
+    def _resume_checkpoint(self) -> Path | None:
+        try:
+            return checkpoint_path(self.run_dir, "last")
+        except FileNotFoundError:
+            return None  # nothing saved yet: a resumed run that never checkpointed starts fresh
+
+    def _tokenizer(self, resume_ckpt: Path | None, init_from: str | None):
+        if resume_ckpt:
+            return load_tokenizer(resume_ckpt)
+        if init_from:
+            return load_tokenizer(checkpoint_path(init_from))
+        path = self.run_dir / "tokenizer.json"
+        if self.info.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            d = self.cfg.data
+            fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples).save(path)
+        dist_utils.barrier(self.info)
+        from jarvl.data.tokenizer import Tokenizer
+
+        return Tokenizer.load(path)
+
+    def _init_weights_from(self, source: str) -> None:
+        ckpt = checkpoint_path(source)
+        stored, _ = read_config(ckpt)
+        if stored.fusion.name != self.cfg.model.fusion.name:
+            raise ValueError(f"--init-from {source}: its fusion is '{stored.fusion.name}', this run's is '{self.cfg.model.fusion.name}'")
+        load_weights_into(self.model, ckpt)
+
+    def _restore(self, ckpt: Path) -> None:
+        load_weights_into(self.model, ckpt)
+        state, tensors = load_training_state(ckpt)
+        restore_optimizer(self.optimizer, param_index_names(self.model, self.optimizer), tensors, state.pop("optimizer"))
+        torch.set_rng_state(torch.tensor(state.pop("torch_rng"), dtype=torch.uint8))
+        skips = state.pop("skips", None)
+        if skips:
+            self.skips.seen = skips["seen"]
+            self.skips.counts.update(skips["by_reason"])
+            self.skips.examples = skips["examples"]
+        state.pop("config", None)
+        self.state = state
+
+    # ----------------------------------------------------------------- the loop
+    def fit(self) -> dict[str, Any]:
+        """Train until ``run.max_steps`` or ``run.max_minutes``; evaluate and checkpoint at the end."""
+        cfg, info = self.cfg, self.info
+        start_step = self.state["step"]
+        sampler = ResumableBatchSampler(
+            len(self.train_data), cfg.data.batch_size, cfg.run.seed, start_step, info.rank, info.world,
+            steps=max(0, cfg.run.max_steps - start_step),
+        )
+        loader = make_loader(self.train_data, sampler, self.collate, cfg.data.num_workers)
+        progress = Progress(cfg.run.max_steps, start_step, enabled=info.main and cfg.run.progress)
+        t0 = time.perf_counter() - self.state["elapsed"]
+        last_eval_time = self.state["elapsed"]
+        window: list[float] = []
+        window_start, window_samples = time.perf_counter(), 0
+        self.model.train()
+        try:
+            with progress:
+                for batch in loader:
+                    step = self.state["step"]
+                    loss, n = self._train_step(batch, step)
+                    self.state["step"] = step = step + 1
+                    self.state["samples"] += int(dist_utils.all_reduce_sum([float(n)], info)[0])
+                    self.state["elapsed"] = time.perf_counter() - t0
+                    window.append(loss)
+                    window_samples += n * info.world
+                    if step % cfg.run.log_every == 0 or step == cfg.run.max_steps:
+                        rate = window_samples / max(1e-9, time.perf_counter() - window_start)
+                        self._log_train(step, sum(window) / len(window), rate)
+                        progress.update(step, sum(window) / len(window), rate, self.skips)
+                        window, window_start, window_samples = [], time.perf_counter(), 0
+                    out_of_time = cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60
+                    if dist_utils.broadcast_flag(out_of_time, info):
+                        break
+                    timed_eval = cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60
+                    if dist_utils.broadcast_flag(timed_eval, info) or (cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < cfg.run.max_steps):
+                        last_eval_time = self.state["elapsed"]
+                        self.evaluate_and_maybe_checkpoint(step, t0)
+                    elif cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0:
+                        self.checkpoint(step)
+            summary = self.finish(t0)
+        finally:
+            self.logger.close()
+        return summary
+
+    def _train_step(self, batch: Batch, step: int) -> tuple[float, int]:
+        cfg = self.cfg
+        self.skips.merge(batch.seen, batch.skipped)
+        try:
+            self.skips.check(cfg.data.max_bad_fraction)
+        except TooManyBadRecords:
+            self.logger.log("abort", step, {"skips": self.skips.as_dict()})
+            raise
+        lr = lr_at(step, cfg.run.max_steps, cfg.optim)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = batch.to(self.info.device)
+        chunks = max(1, min(cfg.optim.accumulation, len(batch))) if len(batch) else 1
+        total = 0.0
+        for i in range(chunks):
+            sl = slice(i * len(batch) // chunks, (i + 1) * len(batch) // chunks)
+            sync = contextlib.nullcontext() if (i == chunks - 1 or not self.info.enabled) else self.ddp.no_sync()
+            with sync, self._autocast():
+                if len(batch) == 0:
+                    # Every record of this batch was bad: still take part in DDP's gradient all-reduce.
+                    loss = sum(p.sum() for p in self.model.parameters()) * 0.0
+                else:
+                    loss = self.ddp(batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl]).loss
+                (loss / chunks).backward()
+            total += float(loss.detach()) / chunks
+        finite = dist_utils.all_reduce_sum([0.0 if math.isfinite(total) else 1.0], self.info)[0] == 0
+        if not finite:
+            raise NonFiniteLoss(
+                f"non-finite loss ({total}) at step {step + 1}; the last good checkpoint in {self.run_dir} is intact "
+                f"(lower optim.lr or raise optim.warmup_steps, then --resume)"
+            )
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total, len(batch)
+
+    def _autocast(self):
+        precision = self.cfg.run.precision
+        if precision == "auto":
+            precision = "bf16" if self.info.device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        if precision == "bf16":
+            return torch.autocast(self.info.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _log_train(self, step: int, loss: float, rate: float) -> None:
+        gates = {k: float(v) for k, v in self.model.fusion.gate_values().items()}
+        self.logger.log(
+            "train", step,
+            {"loss": loss, "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": rate, "samples": self.state["samples"],
+             "elapsed_s": self.state["elapsed"], "skipped": self.skips.skipped,
+             "gate_mean_abs": sum(abs(v) for v in gates.values()) / len(gates) if gates else 0.0},
+        )
+
+    # ----------------------------------------------------------------- evaluation and checkpoints
+    def predict_fn(self, num_beams: int = 1):
+        """Batch -> generated strings, for evaluators (they never see the model class)."""
+
+        def predict(batch: Batch) -> list[str]:
+            batch = batch.to(self.info.device)
+            with self._autocast():
+                ids = self.model.generate(batch.images, batch.text_ids, batch.text_mask, num_beams=num_beams)
+            return self.tokenizer.decode_batch(ids.tolist())
+
+        return predict
+
+    def evaluate(self, data=None, limit: int | None = None) -> dict[str, Any]:
+        """Exact-match report on the first ``limit`` records of ``data`` (default: the validation set)."""
+        data = data or self.val_data
+        n = min(len(data), limit or self.cfg.run.eval_samples)
+        batches = [list(range(i, min(i + 256, n))) for i in range(0, n, 256)]
+        loader = make_loader(data, batches, self.collate, 0)
+        self.model.eval()
+        try:
+            records = predict_all(self.predict_fn(), loader)
+        finally:
+            self.model.train()
+        return {**exact_match_report(records), "records": records}
+
+    def evaluate_and_maybe_checkpoint(self, step: int, t0: float) -> dict[str, Any] | None:
+        """Evaluate on rank 0, log, and checkpoint (as best when it is the best so far)."""
+        report = None
+        if self.val_data is not None and self.info.main:
+            report = self.evaluate()
+            entry = {"step": step, "samples": self.state["samples"], "elapsed_s": time.perf_counter() - t0,
+                     "accuracy": report["accuracy"], "per_family": report["per_family"], "per_task": report["per_task"]}
+            self.state["evals"].append(entry)
+            self.logger.log("eval", step, {k: v for k, v in entry.items() if k != "step"})
+        best = report is not None and (self.state["best"] is None or report["accuracy"] > self.state["best"]["accuracy"])
+        if best:
+            self.state["best"] = {"step": step, "accuracy": report["accuracy"]}
+        self.checkpoint(step, best=best)
+        return report
+
+    def checkpoint(self, step: int, best: bool = False) -> None:
+        """Write the full training state (rank 0) and wait for it on every rank."""
+        if self.info.main:
+            state = {**self.state, "torch_rng": torch.get_rng_state().tolist(), "skips": self.skips.as_dict(),
+                     "config": experiment_dict(self.cfg)}
+            save_checkpoint(self.run_dir, step, self.model, self.optimizer, self.tokenizer, state, best=best)
+        dist_utils.barrier(self.info)
+
+    def finish(self, t0: float) -> dict[str, Any]:
+        """Final evaluation, checkpoint and ``summary.json``."""
+        step = self.state["step"]
+        report = self.evaluate_and_maybe_checkpoint(step, t0)
+        summary = {
+            "steps": step, "samples": self.state["samples"], "elapsed_s": self.state["elapsed"],
+            "final": None if report is None else {k: v for k, v in report.items() if k != "records"},
+            "best": self.state["best"], "skips": self.skips.as_dict(), "skip_summary": self.skips.summary(),
+        }
+        if self.info.main:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+            self.logger.log("summary", step, {"skips": self.skips.as_dict()})
+        return summary
