@@ -1,0 +1,68 @@
+"""``jarvl train``: train a model from a YAML experiment, plain flags, or both."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    p = sub.add_parser(
+        "train",
+        help="train a model (single process, or DDP under torchrun)",
+        description=(
+            "Train a model. Datasets are specs FORMAT:PATH[:SPLIT] (synthetic:vqa:train?n=50000, jsonl:DIR, "
+            "vqa2:ROOT:train2014, ...). Settings come from --config YAML, then the plain flags, then --set "
+            "dotted overrides (e.g. --set optim.lr=3e-4). The same command under `torchrun --nproc_per_node=N` trains with DDP."
+        ),
+    )
+    p.add_argument("--config", help="experiment YAML (see configs/)")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl, tb/, summary.json)")
+    p.add_argument("--resume", action="store_true", help="continue exactly from the run directory's last checkpoint")
+    p.add_argument("--init-from", help="start from another run's weights and tokenizer (pre-train -> fine-tune)")
+    p.add_argument("--model", help="model preset (model.preset)")
+    p.add_argument("--fusion", help="fusion (model.fusion.name): jar, concat, cross_attention, perceiver, cotokenization")
+    p.add_argument("--train", action="append", help="training dataset spec (repeatable)")
+    p.add_argument("--val", action="append", help="validation dataset spec (repeatable)")
+    p.add_argument("--max-steps", type=int, help="optimiser steps (run.max_steps)")
+    p.add_argument("--max-minutes", type=float, help="stop on wall time, then evaluate and checkpoint (run.max_minutes)")
+    p.add_argument("--batch-size", type=int, help="global batch (data.batch_size)")
+    p.add_argument("--lr", type=float, help="peak learning rate (optim.lr)")
+    p.add_argument("--device", help="cpu, cuda or auto (run.device)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def overrides_from_flags(args: argparse.Namespace) -> list[str]:
+    """The plain flags as dotted overrides (applied before ``--set``)."""
+    pairs = {
+        "model.preset": args.model, "model.fusion.name": args.fusion, "run.max_steps": args.max_steps,
+        "run.max_minutes": args.max_minutes, "data.batch_size": args.batch_size, "optim.lr": args.lr, "run.device": args.device,
+        "data.train": ",".join(args.train) if args.train else None, "data.val": ",".join(args.val) if args.val else None,
+    }
+    out = [f"{k}={v}" for k, v in pairs.items() if v is not None]
+    if args.quiet:
+        out.append("run.progress=false")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the experiment, train, print the summary."""
+    from jarvl.config import load_yaml
+    from jarvl.train.config import build_experiment
+    from jarvl.train.trainer import Trainer
+
+    data = load_yaml(args.config) if args.config else {}
+    cfg = build_experiment(data, overrides_from_flags(args) + list(args.set))
+    trainer = Trainer(cfg, args.out, resume=args.resume, init_from=args.init_from)
+    summary = trainer.fit()
+    if trainer.info.main:
+        final = summary["final"] or {}
+        print(json.dumps({"steps": summary["steps"], "samples": summary["samples"], "elapsed_s": round(summary["elapsed_s"], 1),
+                          "accuracy": final.get("accuracy"), "per_family": final.get("per_family"), "skipped": summary["skip_summary"]}, indent=1))
+    from jarvl.train import distributed
+
+    distributed.cleanup(trainer.info)
+    return 0
