@@ -45,8 +45,12 @@ class Trainer:
     """Train ``cfg`` into ``run_dir``. ``resume``: continue from ``run_dir``'s last checkpoint;
     ``init_from``: start from another run's weights (and tokenizer) with a new data mixture."""
 
-    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | None = None) -> None:
+    def __init__(
+        self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | None = None,
+        batch_hooks: list | None = None,
+    ) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.batch_hooks = list(batch_hooks or [])  # called with every training Batch (e.g. to tally texts)
         self.info = dist_utils.setup(cfg.run.device)
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
@@ -164,6 +168,8 @@ class Trainer:
 
     def _train_step(self, batch: Batch, step: int) -> tuple[float, int]:
         cfg = self.cfg
+        for hook in self.batch_hooks:
+            hook(batch)
         self.skips.merge(batch.seen, batch.skipped)
         try:
             self.skips.check(cfg.data.max_bad_fraction)
