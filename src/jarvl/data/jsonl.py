@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
+from jarvl.data.images import load_image
 from jarvl.data.schema import TASKS, Sample
 
 INDEX = "index.jsonl"
@@ -71,21 +72,11 @@ def read_index(path: str | os.PathLike) -> list[dict[str, Any]]:
     return records
 
 
-def load_image(path: str | os.PathLike, record_id: str = "") -> np.ndarray:
-    """uint8[H, W, 3] RGB pixels of an image file; FileNotFoundError names the file and record."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"image {path} of record {record_id!r} not found")
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except OSError as err:  # PIL's UnidentifiedImageError is an OSError
-        raise ValueError(f"image {path} of record {record_id!r} is unreadable: {err}") from None
-
-
 class JsonlDataset:
     """Samples of a JSONL index (the index file, or a folder holding ``index.jsonl``).
 
-    The index is read and validated on construction; images are loaded in ``__getitem__``.
+    The index is read and validated on construction; images are loaded in ``__getitem__`` by
+    ``jarvl.data.images.load_image``, so a missing or damaged image is a ``BadRecord``.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
