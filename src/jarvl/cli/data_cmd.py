@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 from pathlib import Path
 from typing import Callable, Iterable
 
+from jarvl.data.export_vqa2 import write_vqa2
 from jarvl.data.jsonl import write_jsonl_dataset
 from jarvl.data.schema import TASKS, Sample
 from jarvl.data.synthetic import SPLITS, SynthConfig, SyntheticDataset
 
 Exporter = Callable[[Iterable[Sample], Path, bool], Path]
-EXPORTERS: dict[str, Exporter] = {"jsonl": write_jsonl_dataset}
+EXPORTERS: dict[str, Exporter] = {"jsonl": write_jsonl_dataset, "vqa2": write_vqa2}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=defaults.image_size,
                    help=f"image side in pixels (default: {defaults.image_size})")
     p.add_argument("--format", choices=sorted(EXPORTERS), default="jsonl",
-                   help="on-disk format (default: jsonl, see jarvl.data.jsonl)")
+                   help="on-disk format (default: jsonl, see jarvl.data.jsonl; vqa2: jarvl.data.export_vqa2)")
+    p.add_argument("--vqa-split", metavar="NAME",
+                   help="split name in the VQA v2 file names with --format vqa2 "
+                   "(default: train2014 for --split train, val2014 otherwise)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
     p.set_defaults(func=synth)
 
@@ -67,7 +72,12 @@ def synth(args: argparse.Namespace) -> int:
             families[sample.family] += 1
             yield sample
 
-    index = EXPORTERS[args.format](counted(), args.out, args.overwrite)
+    exporter = EXPORTERS[args.format]
+    if args.vqa_split:
+        if args.format != "vqa2":
+            raise ValueError(f"--vqa-split applies to --format vqa2 only, not --format {args.format}")
+        exporter = functools.partial(exporter, split=args.vqa_split)
+    index = exporter(counted(), args.out, args.overwrite)
     print(f"wrote {args.n} {args.task} samples (split {args.split}, seed {args.seed}) to {index}")
     print("per family: " + ", ".join(f"{k} {v}" for k, v in sorted(families.items())))
     return 0
