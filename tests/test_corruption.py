@@ -100,3 +100,13 @@ def test_damaged_shard_is_one_bad_record(tmp_path):
     write(tmp_path / "bad.tar", b"not a tar file" * 100)
     items = list(open_dataset(f"wds:{tmp_path / 'bad.tar'}"))
     assert len(items) == 1 and isinstance(items[0], BadRecord) and items[0].reason == "corrupt_shard"
+
+
+def test_bad_record_survives_pickling():
+    # DataLoader workers pickle what they return; a BadRecord must arrive intact.
+    import pickle
+
+    from jarvl.data.errors import BadRecord
+
+    bad = pickle.loads(pickle.dumps(BadRecord("corrupt_image", "x.jpg", "truncated")))
+    assert (bad.reason, bad.source, bad.detail) == ("corrupt_image", "x.jpg", "truncated")

@@ -59,7 +59,9 @@ def test_bad_line_names_file_and_line(tmp_path, bad, message):
 def test_missing_image_names_file_and_record(tmp_path):
     ds = JsonlDataset(_write_index(tmp_path, [{**GOOD, "id": "q7"}]))
     assert len(ds) == 1 and ds.records[0]["id"] == "q7"
-    with pytest.raises(FileNotFoundError, match=r"a\.png.*'q7'"):
+    from jarvl.data.errors import BadRecord
+
+    with pytest.raises(BadRecord, match=r"missing_image: q7 .*a\.png"):
         ds[0]
 
 

@@ -32,5 +32,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.image}: cannot read image: {err}") from None
     if not args.question.strip():
         raise ValueError("--question is empty")
-    print(Predictor(args.checkpoint, device=args.device, num_beams=args.beams).answer(image, args.question))
+    answer = Predictor(args.checkpoint, device=args.device, num_beams=args.beams).answer(image, args.question)
+    print(answer)
+    if not answer:
+        import sys
+
+        print("(the model generated an empty answer: end-of-sequence came first)", file=sys.stderr)
     return 0

@@ -18,6 +18,10 @@ class BadRecord(Exception):
         super().__init__(f"{reason}: {source}" + (f" ({detail})" if detail else ""))
         self.reason, self.source, self.detail = reason, source, detail
 
+    def __reduce__(self):
+        # Exceptions pickle only their message by default; DataLoader workers send these across.
+        return (BadRecord, (self.reason, self.source, self.detail))
+
 
 class TooManyBadRecords(RuntimeError):
     """More than the allowed share of records were bad: the data, not the run, needs fixing."""

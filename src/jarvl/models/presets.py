@@ -25,7 +25,7 @@ def tiny() -> ModelConfig:
         mlp_ratio=2.0,
         vision=VisionConfig(image_size=64, patch_size=8, stem="conv", width=128, depth=2, heads=4, mlp_ratio=2.0),
         text=TextConfig(vocab_size=512, max_len=24, width=128, depth=2, heads=4, mlp_ratio=2.0),
-        fusion=FusionConfig(num_tokens=16, iterations=2, layers=2),
+        fusion=FusionConfig(num_tokens=16, iterations=2, layers=4),
         decoder=DecoderConfig(depth=1, heads=4, mlp_ratio=2.0, max_len=12),
     )
 
