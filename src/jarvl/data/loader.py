@@ -3,14 +3,19 @@
 Global batches are cut from per-epoch permutations seeded by (seed, epoch); under DDP each rank
 takes its contiguous share of every global batch, so the data seen is the same whatever the
 number of ranks, and a resumed run continues with exactly the batch it would have seen.
+
+Streamed datasets (``IterableDataset``: ``wds``) have no indices: ``make_stream_loader`` batches
+their items in stream order (optionally repeating them endlessly and skipping the batches a
+resumed run already consumed), and ``stream_batches`` does one pass in this process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from jarvl.data.errors import BadRecord
 
@@ -28,7 +33,16 @@ class SafeDataset(Dataset):
         try:
             return self.dataset[index]
         except BadRecord as bad:
-            return bad
+            return named(bad)
+
+
+def named(bad: BadRecord) -> BadRecord:
+    """``bad`` with its detail (the file, the field) folded into ``source``.
+
+    The collator tallies (reason, source) pairs; this way skip summaries name the offending file,
+    e.g. ``missing_image x1 (e.g. 11 (no file /data/val2014/COCO_val2014_000000000011.jpg))``.
+    """
+    return BadRecord(bad.reason, f"{bad.source} ({bad.detail})") if bad.detail else bad
 
 
 class ResumableBatchSampler(Sampler[list[int]]):
@@ -95,3 +109,55 @@ def make_loader(dataset, batch_sampler, collate, num_workers: int = 0) -> DataLo
 def _worker_init(_: int) -> None:
     # Data workers do numpy/Pillow work: one thread each, so they never fight the trainer's threads.
     torch.set_num_threads(1)
+
+
+class Stream(IterableDataset):
+    """A streamed dataset's items for a DataLoader: BadRecords ``named``, optionally endless.
+
+    ``repeat``: start a new pass whenever one ends (a pass that yields nothing ends the stream,
+    rather than spin). ``skip_batches``: batches of ``batch_size`` items already consumed, dropped
+    before anything is collated. A DataLoader with W workers takes batch k from worker k % W (they
+    take turns starting with worker 0, and with ``repeat`` none runs dry), so worker w drops its
+    first ``len(range(w, skip_batches, W))`` batches; the loader then continues at batch
+    ``skip_batches`` only when that is a multiple of W (else drop the rest of a round after
+    collation). Sharding over ranks and workers is the wrapped dataset's own job
+    (``WdsDataset`` splits its shards).
+    """
+
+    def __init__(self, dataset: Iterable, batch_size: int, *, repeat: bool = False, skip_batches: int = 0) -> None:
+        super().__init__()
+        self.dataset, self.batch_size, self.repeat, self.skip_batches = dataset, batch_size, repeat, skip_batches
+
+    def __iter__(self) -> Iterator:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        drop = len(range(worker, self.skip_batches, workers)) * self.batch_size
+        while True:
+            empty = True
+            for item in self.dataset:
+                empty = False
+                if drop:
+                    drop -= 1
+                    continue
+                yield named(item) if isinstance(item, BadRecord) else item
+            if empty or not self.repeat:
+                return
+
+
+def make_stream_loader(dataset: Iterable, batch_size: int, collate, num_workers: int = 0, *, repeat: bool = False, skip_batches: int = 0) -> DataLoader:
+    """A DataLoader of collated batches of ``batch_size`` consecutive stream items (see :class:`Stream`)."""
+    return DataLoader(
+        Stream(dataset, batch_size, repeat=repeat, skip_batches=skip_batches),
+        batch_size=batch_size,
+        collate_fn=collate,
+        num_workers=num_workers,
+        prefetch_factor=4 if num_workers else None,
+        worker_init_fn=_worker_init if num_workers else None,
+    )
+
+
+def stream_batches(dataset: Iterable, batch_size: int, collate: Callable, limit: int | None = None) -> Iterator:
+    """One pass over the first ``limit`` items of a stream in this process, collated ``batch_size`` at a time."""
+    items = itertools.islice(Stream(dataset, batch_size), limit)
+    while chunk := list(itertools.islice(items, batch_size)):
+        yield collate(chunk)
