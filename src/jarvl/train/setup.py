@@ -6,19 +6,30 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
+from torch.utils.data import IterableDataset
+
 from jarvl.data.registry import open_dataset
+from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer, train_tokenizer
 from jarvl.models.config import ModelConfig
 
 
 class ConcatDataset:
-    """Several readers as one random-access dataset (indices run through them in order)."""
+    """Several readers as one random-access dataset (indices run through them in order).
+
+    Streamed readers (``IterableDataset``, e.g. ``wds``) have no length: with any of them,
+    ``streamed`` is True, ``len()`` is a TypeError and only ``pairs`` and ``datasets`` are usable
+    (``jarvl.train.batches`` streams them).
+    """
 
     def __init__(self, datasets: list) -> None:
         self.datasets = datasets
-        self.offsets = list(itertools.accumulate(len(d) for d in datasets))
+        self.streamed = any(isinstance(d, IterableDataset) for d in datasets)
+        self.offsets = [] if self.streamed else list(itertools.accumulate(len(d) for d in datasets))
 
     def __len__(self) -> int:
+        if self.streamed:
+            raise TypeError("streamed datasets (wds) have no length")
         return self.offsets[-1] if self.offsets else 0
 
     def __getitem__(self, index: int):
@@ -31,6 +42,14 @@ class ConcatDataset:
         """(prompt, target) of up to ``limit`` records, without decoding images where a reader can."""
         count = 0
         for d in self.datasets:
+            if isinstance(d, IterableDataset):  # a stream: its first records, bad ones left out
+                for item in d:
+                    if limit is not None and count >= limit:
+                        return
+                    if isinstance(item, Sample):
+                        count += 1
+                        yield item.prompt, item.target
+                continue
             for i in range(len(d)):
                 if limit is not None and count >= limit:
                     return
