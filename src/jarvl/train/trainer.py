@@ -18,11 +18,12 @@ import torch
 
 from jarvl.data.collate import Batch, Collator
 from jarvl.data.errors import SkipStats, TooManyBadRecords
-from jarvl.data.loader import ResumableBatchSampler, make_loader
+from jarvl.data.loader import make_loader
 from jarvl.evaluation.generation import exact_match_report, predict_all
 from jarvl.models.model import JARVLModel
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
+from jarvl.train.batches import build_train_batches
 from jarvl.train.checkpoint import (
     checkpoint_path,
     load_training_state,
@@ -126,11 +127,10 @@ class Trainer:
         """Train until ``run.max_steps`` or ``run.max_minutes``; evaluate and checkpoint at the end."""
         cfg, info = self.cfg, self.info
         start_step = self.state["step"]
-        sampler = ResumableBatchSampler(
-            len(self.train_data), cfg.data.batch_size, cfg.run.seed, start_step, info.rank, info.world,
-            steps=max(0, cfg.run.max_steps - start_step),
+        batches = build_train_batches(
+            self.train_data, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed, start_step=start_step,
+            steps=max(0, cfg.run.max_steps - start_step), rank=info.rank, world=info.world, num_workers=cfg.data.num_workers,
         )
-        loader = make_loader(self.train_data, sampler, self.collate, cfg.data.num_workers)
         progress = Progress(cfg.run.max_steps, start_step, enabled=info.main and cfg.run.progress)
         t0 = time.perf_counter() - self.state["elapsed"]
         last_eval_time = self.state["elapsed"]
@@ -139,7 +139,7 @@ class Trainer:
         self.model.train()
         try:
             with progress:
-                for batch in loader:
+                for batch in batches:
                     step = self.state["step"]
                     loss, n = self._train_step(batch, step)
                     self.state["step"] = step = step + 1
