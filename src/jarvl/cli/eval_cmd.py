@@ -1,14 +1,33 @@
-"""``jarvl eval``: generate answers for a dataset with a trained checkpoint and score them."""
+"""``jarvl eval``: generate answers for a dataset with a trained checkpoint and score them.
+
+    jarvl eval --checkpoint runs/vqa --data vqa2:/data/vqa:val2014 --results vqa_val.json
+    jarvl eval --checkpoint runs/vqa --data vqa2:/data/vqa:test-dev2015 --results submit.json
+
+Always: exact match overall, per task and per family, and the skipped records by reason. For the
+official formats (vqa2, gqa, snli-ve, coco-captions) with annotations: the benchmark's own metric
+(``jarvl.evaluation.official``), computed exactly as ``jarvl score`` computes it on the
+``--results`` file. That file holds one entry per record whose labels are readable: a record
+skipped for its image (missing, corrupt, ...) is written with an empty answer and counted as
+wrong ("unanswered"), as the benchmark's server would, so a test-split file is complete.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
+import tempfile
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``eval`` subcommand."""
-    p = sub.add_parser("eval", help="evaluate a checkpoint on a dataset", description="Generate answers with a checkpoint and report exact-match accuracy overall, per task and per family.")
+    p = sub.add_parser(
+        "eval", help="evaluate a checkpoint on a dataset",
+        description="Generate answers with a checkpoint and report exact-match accuracy overall, per task and per family; "
+        "for vqa2, gqa, snli-ve and coco-captions also the official metric, and --results in the official results format.",
+    )
     p.add_argument("--checkpoint", required=True, help="run directory (uses its best checkpoint) or a checkpoint folder")
     p.add_argument("--data", required=True, help="dataset spec FORMAT:PATH[:SPLIT]")
     p.add_argument("--limit", type=int, help="evaluate the first N records only")
@@ -16,37 +35,52 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beams", type=int, default=1, help="beam search width (1 = greedy)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", help="write predictions here (JSON list of {id, prompt, target, prediction, ...})")
+    p.add_argument("--results", metavar="FILE", help="write predictions in the dataset's official results format (see jarvl score --help)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print (or write) the results."""
-    from jarvl.data.loader import make_loader
+    from jarvl.data.errors import SkipStats
+    from jarvl.data.loader import make_loader, stream_batches
+    from jarvl.data.registry import open_dataset, parse_spec
     from jarvl.evaluation.generation import exact_match_report, predict_all
     from jarvl.inference import Predictor
-    from jarvl.train.setup import open_datasets
 
     predictor = Predictor(args.checkpoint, device=args.device, num_beams=args.beams)
-    data = open_datasets([args.data])
-    n = min(len(data), args.limit or len(data))
-    batches = [list(range(i, min(i + args.batch_size, n))) for i in range(0, n, args.batch_size)]
-    loader = make_loader(data, batches, predictor.collate)
-    seen, skipped = 0, []
+    dataset = open_dataset(args.data)
+    fmt = parse_spec(args.data)[0]
+    try:
+        n = min(len(dataset), args.limit or len(dataset))
+    except TypeError:  # a stream (wds): one pass, no length
+        n = None
+    if n is None:
+        loader = stream_batches(dataset, args.batch_size, predictor.collate, args.limit)
+    else:
+        loader = make_loader(dataset, [list(range(i, min(i + args.batch_size, n))) for i in range(0, n, args.batch_size)], predictor.collate)
+    stats, answered = SkipStats(), []
 
     def counted():
-        nonlocal seen
         for batch in loader:
-            seen += batch.seen
-            skipped.extend(batch.skipped)
+            stats.merge(batch.seen, batch.skipped)
             yield batch
 
-    records = predict_all(predictor.predict_batch, counted())
+    def predict(batch) -> list[str]:
+        predictions = predictor.predict_batch(batch)
+        answered.extend(zip(batch.samples, predictions))
+        return predictions
+
+    records = predict_all(predict, counted())
     report = exact_match_report(records)
-    report["skipped"] = len(skipped)
+    report["skipped"] = stats.skipped
+    report["skips"] = stats.as_dict()
+    report["official"] = None
     if args.out:
         with open(args.out, "w", encoding="utf-8") as handle:
             json.dump(records, handle, indent=1)
+    if args.results or (fmt in OFFICIAL and n is not None):
+        report["official"] = write_and_score(args.data, fmt, dataset, n, answered, args.results)
     if args.json:
         print(json.dumps(report, indent=1))
     else:
@@ -54,18 +88,106 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+OFFICIAL = ("vqa2", "gqa", "snli-ve", "coco-captions")
+
+
+def write_and_score(spec: str, fmt: str, dataset, n: int | None, answered: list, path: str | None) -> dict[str, Any]:
+    """Write the results file (to ``path``, else a temporary one) and score it as ``jarvl score`` does.
+
+    Returns ``{"format", "results", "n", "unanswered", <metrics>}``; no metrics when the dataset has
+    no answers (a test split) or no official metric. Predictions are listed in dataset order,
+    first ``n`` records (all of a stream's answered ones).
+    """
+    from jarvl.data.errors import BadRecord
+    from jarvl.evaluation.official import SCORERS, results_format, write_predictions
+
+    by_id = {s.id: p for s, p in answered}
+    if n is None or not hasattr(dataset, "record"):
+        samples, predictions, unanswered = [s for s, _ in answered], [p for _, p in answered], 0
+    else:
+        samples, predictions = [], []
+        for i in range(n):
+            try:
+                sample = dataset.record(i)  # labels without pixels; unusable labels: left out, as jarvl score does
+            except BadRecord:
+                continue
+            samples.append(sample)
+            predictions.append(by_id.get(sample.id, ""))
+        unanswered = sum(s.id not in by_id for s in samples)
+    out: dict[str, Any] = {"format": fmt, "results": path, "n": 0, "unanswered": unanswered}
+    with tempfile.TemporaryDirectory() as tmp:
+        written = write_predictions(fmt, samples, predictions, path or os.path.join(tmp, "results.json"))
+        rows = json.loads(written.read_text(encoding="utf-8"))
+    out["n"] = len(rows)
+    if fmt not in SCORERS or not samples or not all(s.answers for s in samples):
+        return out  # nothing to score here (a test split: submit the file to the benchmark's server)
+    # The rows as jarvl score reads them back: one per record id, first prediction kept, file order.
+    fmt_rows = results_format(fmt)
+    first: dict[str, Any] = {}
+    for s in samples:
+        first.setdefault(str(fmt_rows.record_id(s)), s)
+    keyed = {str(r[fmt_rows.id_key]): r[fmt_rows.pred_key] for r in rows}
+    metrics = SCORERS[fmt](list(first.values()), [keyed[k] for k in first], spec)
+    return {**out, **_finite(metrics)}
+
+
+def _finite(value: Any) -> Any:
+    """NaN (a group without examples) -> None, so the report is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def print_report(report: dict, title: str) -> None:
-    """A table of accuracy overall and per family."""
+    """A table of accuracy overall and per family, the skips by reason, and the official metrics."""
     from rich.table import Table
 
     from jarvl.cli.console import console
 
-    console().print(f"[bold]{title}")
+    out = console()
+    out.print(f"[bold]{title}")
     table = Table()
     table.add_column("group")
-    table.add_column("accuracy", justify="right")
+    table.add_column("exact match", justify="right")
     for fam, acc in sorted(report["per_family"].items()):
         table.add_row(fam, f"{100 * acc:.1f}%")
     table.add_row("[bold]overall", f"[bold]{100 * report['accuracy']:.1f}%")
-    console().print(table)
-    console().print(f"{report['n']} records scored, {report.get('skipped', 0)} skipped")
+    out.print(table)
+    skips = report["skips"]
+    reasons = ", ".join(f"{reason} {k}" for reason, k in sorted(skips["by_reason"].items()))
+    out.print(f"{report['n']} records scored, {report['skipped']} skipped" + (f" ({reasons})" if reasons else ""))
+    for reason, examples in sorted(skips["examples"].items()):
+        out.print(f"  {reason}: e.g. {'; '.join(examples)}", markup=False, highlight=False)
+    official = report.get("official")
+    if not official:
+        return
+    if official["results"]:
+        out.print(f"wrote {official['n']} {official['format']} results to {official['results']}", markup=False)
+    rows = _metric_rows({k: v for k, v in official.items() if k not in ("format", "results", "n", "unanswered", "balanced")})
+    if not rows:
+        if official["format"] in OFFICIAL:
+            out.print("no annotations (a test split?): submit the results file to the benchmark's server")
+        return
+    table = Table(title=f"official {official['format']} metrics, {official['n']} records")
+    table.add_column("metric")
+    table.add_column("value (x100)", justify="right")
+    for name, value in rows:
+        table.add_row(name, "n/a" if value is None else f"{100 * value:.2f}")
+    out.print(table)
+    if official["unanswered"]:
+        out.print(f"unanswered: {official['unanswered']} (skipped for their image; in the results with an empty answer, counted wrong)")
+    if "per_question_type" in official:
+        out.print("per question type: see --json")
+
+
+def _metric_rows(metrics: dict, prefix: str = "") -> list[tuple[str, float | None]]:
+    """Metric entries as (name, value) rows; nested per-group dicts become ``group/name`` rows."""
+    rows = []
+    for key, value in metrics.items():
+        if key == "per_question_type":  # VQA has 65 question types: --json lists them
+            continue
+        if isinstance(value, dict):
+            rows += _metric_rows(value, f"{prefix}{key}/")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
