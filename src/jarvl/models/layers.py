@@ -133,11 +133,22 @@ class Encoder(nn.Module):
 
 
 def init_weights(module: nn.Module) -> None:
-    """Truncated-normal(0.02) linears/embeddings, zero biases, unit LayerNorms (ViT/T5 practice)."""
-    if isinstance(module, (nn.Linear, nn.Embedding, nn.Conv2d)):
-        nn.init.trunc_normal_(module.weight, std=0.02)
-        if getattr(module, "bias", None) is not None:
+    """Xavier-uniform linears (as MAE), truncated-normal(0.02) embeddings, zero biases, unit LayerNorms.
+
+    Why Xavier and not ViT's fixed std 0.02: at small widths (128) std 0.02 is ~4x below 1/sqrt(D),
+    so attention logits q.k start ~16x too flat; measured on the tiny model, the image resampler's
+    attention was still uniform (entropy 4.10 of ln 64 = 4.16) after 38k samples and the model never
+    left the language prior. Xavier scales with width (at 768 it is close to 0.02 anyway).
+    """
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        if isinstance(module, nn.Linear):
+            nn.init.xavier_uniform_(module.weight)
+        else:
+            nn.init.kaiming_normal_(module.weight, nonlinearity="linear")
+        if module.bias is not None:
             nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.trunc_normal_(module.weight, std=0.02)
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
