@@ -39,21 +39,20 @@ class ConcatDataset:
         raise IndexError(index)
 
     def pairs(self, limit: int | None = None) -> Iterator[tuple[str, str]]:
-        """(prompt, target) of up to ``limit`` records, without decoding images where a reader can."""
-        count = 0
+        """(prompt, target) of up to ``limit`` records shared evenly among the datasets (so every
+        dataset's words reach the tokenizer), without decoding images where a reader can."""
+        share = None if limit is None else max(1, limit // max(1, len(self.datasets)))
         for d in self.datasets:
+            count = 0
             if isinstance(d, IterableDataset):  # a stream: its first records, bad ones left out
                 for item in d:
-                    if limit is not None and count >= limit:
-                        return
+                    if share is not None and count >= share:
+                        break
                     if isinstance(item, Sample):
                         count += 1
                         yield item.prompt, item.target
                 continue
-            for i in range(len(d)):
-                if limit is not None and count >= limit:
-                    return
-                count += 1
+            for i in range(len(d) if share is None else min(len(d), share)):
                 yield record_text(d, i)
 
 
