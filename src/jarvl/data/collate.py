@@ -32,6 +32,7 @@ class Batch:
     samples: list[Sample]
     seen: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    source: str = ""  # the mixture dataset this batch came from ("" outside mixtures)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -39,7 +40,10 @@ class Batch:
     def to(self, device: torch.device) -> "Batch":
         """The tensors moved to ``device`` (samples and tallies unchanged)."""
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
-        return Batch(move(self.images), move(self.text_ids), move(self.text_mask), move(self.targets), self.samples, self.seen, self.skipped)
+        return Batch(
+            move(self.images), move(self.text_ids), move(self.text_mask), move(self.targets),
+            self.samples, self.seen, self.skipped, self.source,
+        )
 
 
 def image_tensor(image: np.ndarray, size: int) -> torch.Tensor:

@@ -90,3 +90,39 @@ def _take(loader, drop: int, steps: int) -> Iterator[Batch]:
         yield batch
     if count < steps:
         raise ValueError(f"the training stream ran dry after {count} batches: its shards hold no samples")
+
+
+class MixtureBatches:
+    """Each step's batch from one dataset of a mixture, chosen by a ``MixtureSampler``.
+
+    Every dataset has its own resumable stream of global batches (seeded apart); ``consumed[name]``
+    counts how many it has served, so a resumed run restarts each stream where it stopped and,
+    with the sampler's saved state, draws exactly the same schedule. Every DDP rank asks the
+    sampler with the same step and the same all-reduced losses, so all ranks pick the same dataset.
+    """
+
+    def __init__(self, datasets: dict, sampler, collate: Collator, *, batch_size: int, seed: int,
+                 start_step: int, steps: int, consumed: dict[str, int], rank: int = 0, world: int = 1,
+                 num_workers: int = 0) -> None:
+        self.datasets, self.sampler, self.collate = datasets, sampler, collate
+        self.batch_size, self.seed, self.rank, self.world, self.workers = batch_size, seed, rank, world, num_workers
+        self.start_step, self.steps = start_step, steps
+        self.consumed = {name: int(consumed.get(name, 0)) for name in datasets}
+        self._iters: dict[str, Iterator[Batch]] = {}
+
+    def _stream(self, name: str) -> Iterator[Batch]:
+        if name not in self._iters:
+            index = list(self.datasets).index(name)
+            data = self.datasets[name]
+            sampler = ResumableBatchSampler(len(data), self.batch_size, self.seed * 7919 + index, self.consumed[name],
+                                            self.rank, self.world, steps=None)
+            self._iters[name] = iter(make_loader(data, sampler, self.collate, self.workers))
+        return self._iters[name]
+
+    def __iter__(self) -> Iterator[Batch]:
+        for step in range(self.start_step, self.start_step + self.steps):
+            name = self.sampler.choose(step)
+            batch = next(self._stream(name))
+            self.consumed[name] += 1
+            batch.source = name
+            yield batch

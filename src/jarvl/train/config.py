@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jarvl.config import ConfigError, apply_overrides, from_dict, to_dict
+from jarvl.data.mixture import MixtureConfig
 from jarvl.models.config import ModelConfig
 from jarvl.models.presets import get_preset
 
@@ -26,7 +27,12 @@ class DataConfig:
     max_bad_fraction: float = 0.01  # abort when more than this share of records is unusable
     tokenizer: Literal["wordlevel", "bpe"] = "wordlevel"
     vocab_size: int = 8000
-    tokenizer_samples: int = 20000  # training records read to train the tokenizer
+    tokenizer_samples: int = 20000  # training records read to train the tokenizer (shared evenly)
+    # A mixture {name: spec}: each step's whole batch comes from one dataset, picked by `sampling`
+    # (docs/sampling.md). When given, it replaces `train`.
+    mixture: dict[str, str] = field(default_factory=dict)
+    sampling: MixtureConfig = field(default_factory=MixtureConfig)
+    loss_weights: dict[str, float] = field(default_factory=dict)  # per mixture dataset; default 1
 
 
 @dataclass

@@ -23,7 +23,8 @@ from jarvl.evaluation.generation import exact_match_report, predict_all
 from jarvl.models.model import JARVLModel
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
-from jarvl.train.batches import build_train_batches
+from jarvl.data.mixture import MixtureSampler
+from jarvl.train.batches import MixtureBatches, build_train_batches
 from jarvl.train.checkpoint import (
     checkpoint_path,
     load_training_state,
@@ -57,7 +58,18 @@ class Trainer:
             torch.set_num_threads(cfg.run.threads)
         self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
         self.skips = SkipStats()
-        self.train_data = open_datasets(cfg.data.train)
+        self.mixture, self.mixture_data, self.mixture_batches = None, {}, None
+        if cfg.data.mixture:
+            self.mixture_data = {name: open_datasets([spec]) for name, spec in cfg.data.mixture.items()}
+            unknown = set(cfg.data.loss_weights) - set(self.mixture_data)
+            if unknown:
+                raise ValueError(f"data.loss_weights names {sorted(unknown)}, not in data.mixture ({', '.join(self.mixture_data)})")
+            self.mixture = MixtureSampler(list(self.mixture_data), [len(d) for d in self.mixture_data.values()], cfg.data.sampling)
+            from jarvl.train.setup import ConcatDataset
+
+            self.train_data = ConcatDataset(list(self.mixture_data.values()))  # the tokenizer reads them all
+        else:
+            self.train_data = open_datasets(cfg.data.train)
         self.val_data = open_datasets(cfg.data.val) if cfg.data.val else None
         resume_ckpt = self._resume_checkpoint() if resume else None
         self.tokenizer = self._tokenizer(resume_ckpt, init_from)
@@ -120,6 +132,8 @@ class Trainer:
             self.skips.counts.update(skips["by_reason"])
             self.skips.examples = skips["examples"]
         state.pop("config", None)
+        if self.mixture is not None:
+            self.mixture.load_state_dict(state["mixture"])
         self.state = state
 
     # ----------------------------------------------------------------- the loop
@@ -127,10 +141,18 @@ class Trainer:
         """Train until ``run.max_steps`` or ``run.max_minutes``; evaluate and checkpoint at the end."""
         cfg, info = self.cfg, self.info
         start_step = self.state["step"]
-        batches = build_train_batches(
-            self.train_data, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed, start_step=start_step,
-            steps=max(0, cfg.run.max_steps - start_step), rank=info.rank, world=info.world, num_workers=cfg.data.num_workers,
-        )
+        steps = max(0, cfg.run.max_steps - start_step)
+        if self.mixture is not None:
+            batches = self.mixture_batches = MixtureBatches(
+                self.mixture_data, self.mixture, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed,
+                start_step=start_step, steps=steps, consumed=self.state.get("consumed", {}), rank=info.rank,
+                world=info.world, num_workers=cfg.data.num_workers,
+            )
+        else:
+            batches = build_train_batches(
+                self.train_data, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed, start_step=start_step,
+                steps=steps, rank=info.rank, world=info.world, num_workers=cfg.data.num_workers,
+            )
         progress = Progress(cfg.run.max_steps, start_step, enabled=info.main and cfg.run.progress)
         t0 = time.perf_counter() - self.state["elapsed"]
         last_eval_time = self.state["elapsed"]
@@ -142,6 +164,10 @@ class Trainer:
                 for batch in batches:
                     step = self.state["step"]
                     loss, n = self._train_step(batch, step)
+                    if self.mixture is not None:
+                        # All ranks feed the same averaged loss, so they keep choosing alike.
+                        mean_loss = dist_utils.all_reduce_sum([loss], info)[0] / info.world
+                        self.mixture.update(batch.source, mean_loss, step)
                     self.state["step"] = step = step + 1
                     self.state["samples"] += int(dist_utils.all_reduce_sum([float(n)], info)[0])
                     self.state["elapsed"] = time.perf_counter() - t0
@@ -191,7 +217,8 @@ class Trainer:
                     loss = sum(p.sum() for p in self.model.parameters()) * 0.0
                 else:
                     loss = self.ddp(batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl]).loss
-                (loss / chunks).backward()
+                weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
+                (loss * weight / chunks).backward()
             total += float(loss.detach()) / chunks
         finite = dist_utils.all_reduce_sum([0.0 if math.isfinite(total) else 1.0], self.info)[0] == 0
         if not finite:
@@ -214,6 +241,8 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _log_train(self, step: int, loss: float, rate: float) -> None:
+        if self.mixture is not None:
+            self.logger.log("mixture", step, {"weights": self.mixture.weights()})
         gates = {k: float(v) for k, v in self.model.fusion.gate_values().items()}
         self.logger.log(
             "train", step,
@@ -267,8 +296,19 @@ class Trainer:
         if self.info.main:
             state = {**self.state, "torch_rng": torch.get_rng_state().tolist(), "skips": self.skips.as_dict(),
                      "config": experiment_dict(self.cfg)}
+            if self.mixture is not None:
+                state["mixture"] = self.mixture.state_dict()
+                state["consumed"] = dict(self.mixture_batches.consumed) if self.mixture_batches else self.state.get("consumed", {})
             save_checkpoint(self.run_dir, step, self.model, self.optimizer, self.tokenizer, state, best=best)
         dist_utils.barrier(self.info)
+
+    def _plot_mixture(self) -> None:
+        from jarvl.data.mixture_plot import plot_weights
+        from jarvl.train.logger import read_metrics
+
+        rows = read_metrics(self.run_dir, "mixture")
+        if rows:
+            plot_weights([r["weights"] for r in rows], self.run_dir / "mixture_weights.png", steps=[r["step"] for r in rows])
 
     def finish(self, t0: float) -> dict[str, Any]:
         """Final evaluation, checkpoint and ``summary.json``."""
@@ -280,6 +320,10 @@ class Trainer:
             "best": self.state["best"], "skips": self.skips.as_dict(), "skip_summary": self.skips.summary(),
         }
         if self.info.main:
+            if self.mixture is not None:
+                summary["mixture_weights"] = self.mixture.weights()
+                summary["consumed"] = dict(self.mixture_batches.consumed) if self.mixture_batches else {}
+                self._plot_mixture()
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
             self.logger.log("summary", step, {"skips": self.skips.as_dict()})
         return summary
