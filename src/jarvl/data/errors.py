@@ -54,11 +54,15 @@ class SkipStats:
         """Total number of skipped records."""
         return sum(self.counts.values())
 
-    def check(self, max_bad_fraction: float, min_seen: int = 100) -> None:
-        """Raise :class:`TooManyBadRecords` once enough records were seen and too many were bad."""
-        if self.seen >= min_seen and self.skipped > max_bad_fraction * self.seen:
+    def check(self, max_bad_fraction: float, min_seen: int = 100, totals: tuple[float, float] | None = None) -> None:
+        """Raise :class:`TooManyBadRecords` once enough records were seen and too many were bad.
+
+        ``totals`` (seen, skipped) over all DDP ranks, so that every rank takes the same decision.
+        """
+        seen, skipped = totals if totals is not None else (self.seen, self.skipped)
+        if seen >= min_seen and skipped > max_bad_fraction * seen:
             raise TooManyBadRecords(
-                f"{self.skipped} of {self.seen} records were bad (> {max_bad_fraction:.1%} allowed, "
+                f"{int(skipped)} of {int(seen)} records were bad (> {max_bad_fraction:.1%} allowed, "
                 f"set data.max_bad_fraction to change): {self.summary()}"
             )
 

@@ -198,7 +198,9 @@ class Trainer:
             hook(batch)
         self.skips.merge(batch.seen, batch.skipped)
         try:
-            self.skips.check(cfg.data.max_bad_fraction)
+            # Global counts: under DDP every rank must reach the same verdict, or the others would hang.
+            totals = dist_utils.all_reduce_sum([float(self.skips.seen), float(self.skips.skipped)], self.info)
+            self.skips.check(cfg.data.max_bad_fraction, totals=(totals[0], totals[1]))
         except TooManyBadRecords:
             self.logger.log("abort", step, {"skips": self.skips.as_dict()})
             raise
