@@ -35,7 +35,7 @@ class PerceiverFusion(Fusion):
 
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
         super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
-        self.latents = nn.Parameter(torch.randn(1, cfg.num_tokens, width) * 0.02)
+        self.latents = nn.Parameter(torch.randn(1, cfg.num_tokens, width))  # unit scale, as the resampler's queries
         self.modality = nn.Parameter(torch.zeros(2, width))
         self.cross = nn.ModuleList(_CrossBlock(width, self.heads, mlp_ratio) for _ in range(cfg.iterations))
         self.layers = nn.ModuleList(

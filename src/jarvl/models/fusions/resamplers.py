@@ -16,7 +16,10 @@ class LatentResampler(nn.Module):
 
     def __init__(self, dim: int, heads: int, num_tokens: int, mlp_ratio: float = 4.0) -> None:
         super().__init__()
-        self.queries = nn.Parameter(torch.randn(1, num_tokens, dim) * 0.02)
+        # Unit-scale queries (Flamingo's Perceiver resampler, DETR's embeddings): with std 0.02 the
+        # residual z = q + attn(...) forgot which query it came from and all N latents collapsed
+        # to one vector (measured: std across tokens 1% of their norm on the tiny model).
+        self.queries = nn.Parameter(torch.randn(1, num_tokens, dim))
         self.norm_q = nn.LayerNorm(dim)
         self.norm_x = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
