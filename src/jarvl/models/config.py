@@ -13,6 +13,7 @@ class VisionConfig:
     image_size: int = 224
     patch_size: int = 16
     stem: Literal["patch", "conv"] = "patch"  # "conv": stride-2 3x3 convs, better for small images
+    pos: Literal["sincos", "learned"] = "sincos"  # fixed 2-D sin-cos (MAE) or learned positions
     width: int = 768
     depth: int = 12
     heads: int = 12

@@ -35,6 +35,20 @@ class ConvStem(nn.Module):
         return self.net(x)
 
 
+def sincos_2d(grid: int, dim: int) -> torch.Tensor:
+    """float[grid*grid, dim]: half the channels encode the row, half the column (MAE's 2-D sin-cos)."""
+    if dim % 4:
+        raise ValueError(f"sin-cos positions need a width divisible by 4, got {dim}")
+    omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
+    coords = torch.arange(grid, dtype=torch.float64)
+    rows, cols = torch.meshgrid(coords, coords, indexing="ij")
+    parts = []
+    for axis in (rows.flatten(), cols.flatten()):
+        angles = axis[:, None] * omega[None]
+        parts += [angles.sin(), angles.cos()]
+    return torch.cat(parts, dim=1).float()
+
+
 class ImageEncoder(nn.Module):
     """float[B, 3, H, W] (normalised pixels) -> image tokens float[B, M, Dv], M = (H/p)(W/p)."""
 
@@ -45,8 +59,14 @@ class ImageEncoder(nn.Module):
             self.stem: nn.Module = ConvStem(cfg.width, cfg.patch_size)
         else:
             self.stem = nn.Conv2d(3, cfg.width, cfg.patch_size, stride=cfg.patch_size)
-        self.pos = nn.Parameter(torch.zeros(1, cfg.num_tokens, cfg.width))
-        nn.init.trunc_normal_(self.pos, std=0.02)
+        grid = cfg.image_size // cfg.patch_size
+        if cfg.pos == "sincos":
+            # Fixed 2-D sin-cos positions (MAE): unit scale from step 0, so spatial questions have
+            # positions to work with before a learned table would have grown out of its 0.02 init.
+            self.register_buffer("pos", sincos_2d(grid, cfg.width)[None], persistent=False)
+        else:
+            self.pos = nn.Parameter(torch.zeros(1, cfg.num_tokens, cfg.width))
+            nn.init.trunc_normal_(self.pos, std=0.02)
         self.encoder = Encoder(cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
