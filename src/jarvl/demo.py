@@ -7,6 +7,7 @@ profile GFLOPs and activation memory beside concat's; plot; show test images wit
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import time
@@ -73,8 +74,7 @@ class TextTally:
 
 def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[int, float]:
     """Time a few training steps; return (max_steps that fill ``minutes``, samples/s measured)."""
-    probe = build_experiment({}, [])
-    probe.model, probe.data, probe.optim = cfg.model, cfg.data, cfg.optim
+    probe = copy.deepcopy(cfg)  # a copy: the probe's settings must not leak into the real run
     probe.data.val = []
     probe.run.max_steps, probe.run.progress, probe.run.log_every = 14, False, 1
     probe.run.eval_every = probe.run.checkpoint_every = 0
@@ -99,8 +99,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
     log(f"measured {rate:.0f} training samples/s: {steps} steps of {cfg.data.batch_size} fill {opts.minutes:g} minutes")
     runs = {cfg.model.fusion.name: cfg}
     if opts.compare:
-        other = build_experiment({}, [])
-        other.data, other.optim, other.run = cfg.data, cfg.optim, cfg.run
+        other = copy.deepcopy(cfg)
         other.model = recipe(["model.fusion.name=concat"]).model
         runs["concat"] = other
     results: dict[str, Any] = {"runs": {}}

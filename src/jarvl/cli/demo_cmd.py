@@ -47,7 +47,8 @@ def print_report(results: dict, out: Path) -> None:
     names = list(results["runs"])
     main = results["runs"][names[0]]
     base = results["text_only"]
-    table = Table(title=f"held-out synthetic VQA ({main['test']['n']} test questions, 3-6 objects per scene)")
+    con.print(f"[bold]held-out synthetic VQA ({main['test']['n']} test questions, 3-6 objects per scene)")
+    table = Table()
     table.add_column("question family")
     for name in names:
         table.add_column(f"{name} tiny", justify="right")
@@ -63,7 +64,8 @@ def print_report(results: dict, out: Path) -> None:
     con.print(table)
 
     prof = results["profile"]
-    cost = Table(title="cost per sample (tiny preset; GFLOPs = 2 x multiply-adds, forward)")
+    con.print("[bold]cost per sample (tiny preset; GFLOPs = 2 x multiply-adds, forward)")
+    cost = Table()
     for col in ("fusion", "GFLOPs", "x concat", "activation MB (batch 8)", "x concat", "train samples/s", "train time"):
         cost.add_column(col, justify="left" if col == "fusion" else "right")
     for fusion, p in prof.items():
@@ -75,7 +77,8 @@ def print_report(results: dict, out: Path) -> None:
         )
     con.print(cost)
 
-    ex = Table(title=f"test images ({out / 'examples.png'})")
+    con.print(f"[bold]test images ({out / 'examples.png'})")
+    ex = Table()
     for col in ("question", "model", "truth", ""):
         ex.add_column(col)
     for r in main["examples"]:
