@@ -45,13 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from jarvl.data.errors import TooManyBadRecords
+    from jarvl.errors import RunAborted
 
     try:
         result = args.func(args)
-    except (ValueError, FileNotFoundError, KeyError, TooManyBadRecords) as err:
-        # Boundary errors (bad config, bad file, unknown key, data too damaged to train on) are
-        # user errors: no traceback.
+    except (ValueError, FileNotFoundError, KeyError, RunAborted) as err:
+        # Boundary errors (bad config, bad file, unknown key, data too damaged to train on, a
+        # non-finite loss) are user errors: one message, no traceback (JARVL_DEBUG=1 shows it).
         if os.environ.get("JARVL_DEBUG"):
             raise
         print(f"jarvl {args.command}: error: {err}", file=sys.stderr)

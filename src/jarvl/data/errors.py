@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from jarvl.errors import RunAborted
+
 
 class BadRecord(Exception):
     """A record that cannot be used. ``reason`` is a short slug (``missing_image``, ``corrupt_image``...)."""
@@ -23,7 +25,7 @@ class BadRecord(Exception):
         return (BadRecord, (self.reason, self.source, self.detail))
 
 
-class TooManyBadRecords(RuntimeError):
+class TooManyBadRecords(RunAborted):
     """More than the allowed share of records were bad: the data, not the run, needs fixing."""
 
 

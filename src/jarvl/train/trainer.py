@@ -24,6 +24,7 @@ from jarvl.models.model import JARVLModel
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
 from jarvl.data.mixture import MixtureSampler
+from jarvl.errors import RunAborted
 from jarvl.train.batches import MixtureBatches, build_train_batches
 from jarvl.train.checkpoint import (
     checkpoint_path,
@@ -39,7 +40,7 @@ from jarvl.train.progress import Progress
 from jarvl.train.setup import fit_model_to_tokenizer, fit_tokenizer, load_tokenizer, open_datasets
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLoss(RunAborted):
     """The loss became NaN or infinite; the last good checkpoint is left untouched."""
 
 
