@@ -125,6 +125,17 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return plain(dataclasses.asdict(cfg))
 
 
+def flatten_dict(d: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[str, Any]:
+    """Nested mappings as one level of ``a.b.c`` keys (``sep`` between the parts)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(flatten_dict(v, f"{prefix}{k}{sep}", sep))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any]) -> T:
     """Return a copy of ``cfg`` with dotted ``key=value`` overrides applied (``fusion.num_tokens=32``).
 

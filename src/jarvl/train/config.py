@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jarvl.config import ConfigError, apply_overrides, from_dict, to_dict
+from jarvl.config import ConfigError, apply_overrides, flatten_dict, from_dict, to_dict
 from jarvl.data.mixture import MixtureConfig
 from jarvl.models.config import ModelConfig
 from jarvl.models.presets import get_preset
@@ -79,16 +79,6 @@ class ExperimentConfig:
     run: RunConfig = field(default_factory=RunConfig)
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def build_experiment(data: dict[str, Any] | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Experiment from a YAML-like dict and dotted ``key=value`` overrides.
 
@@ -106,7 +96,7 @@ def build_experiment(data: dict[str, Any] | None = None, overrides: list[str] | 
             preset = item.split("=", 1)[1]
             overrides.remove(item)
     model = get_preset(str(preset))
-    model = apply_overrides(model, _flatten(model_section))
+    model = apply_overrides(model, flatten_dict(model_section))
     cfg = from_dict(ExperimentConfig, {k: v for k, v in data.items()})
     cfg.model = model
     cfg = apply_overrides(cfg, overrides)

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from jarvl.config import flatten_dict
+
 
 class MetricsLogger:
     """Appends records to ``RUN_DIR/metrics.jsonl`` and mirrors numbers to TensorBoard (``RUN_DIR/tb``)."""
@@ -29,7 +31,7 @@ class MetricsLogger:
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"kind": kind, "step": step, **values}) + "\n")
         if self.writer is not None:
-            for key, value in _flat(values).items():
+            for key, value in flatten_dict(values, sep="/").items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     self.writer.add_scalar(f"{kind}/{key}", value, step)
 
@@ -37,16 +39,6 @@ class MetricsLogger:
         """Flush TensorBoard."""
         if self.writer is not None:
             self.writer.close()
-
-
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def read_metrics(run_dir: Path, kind: str | None = None) -> list[dict[str, Any]]:

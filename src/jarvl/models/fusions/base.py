@@ -53,6 +53,26 @@ class Fusion(nn.Module):
         }
 
 
+def joint_sequence(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, modality: torch.Tensor):
+    """[image; text] tagged with modality embeddings ``modality`` float[2, D], and its key mask.
+
+    float[B, M, D], float[B, L, D], bool[B, L] -> (float[B, M + L, D], bool[B, M + L]).
+    """
+    x = torch.cat([image + modality[0], text + modality[1]], dim=1)
+    ones = torch.ones(image.shape[:2], dtype=torch.bool, device=image.device)
+    return x, torch.cat([ones, text_mask], dim=1)
+
+
+def layer_stacks(cfg: FusionConfig, width: int, heads: int, mlp_ratio: float) -> nn.ModuleList:
+    """``cfg.iterations`` stacks of ``cfg.layers_per_iteration`` transformer layers (T(.) of Eq. 4)."""
+    from jarvl.models.layers import TransformerLayer
+
+    return nn.ModuleList(
+        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration))
+        for _ in range(cfg.iterations)
+    )
+
+
 _FUSIONS: dict[str, type[Fusion]] = {}
 
 

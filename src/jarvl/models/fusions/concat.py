@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from jarvl.models.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
 from jarvl.models.layers import TransformerLayer
 
 
@@ -27,9 +27,7 @@ class ConcatFusion(Fusion):
 
     def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
         """See the class docstring for shapes."""
-        x = torch.cat([image + self.modality[0], text + self.modality[1]], dim=1)  # (B, M + L, D)
-        image_mask = torch.ones(image.shape[:2], dtype=torch.bool, device=image.device)
-        mask = torch.cat([image_mask, text_mask], dim=1)
+        x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         for layer in self.layers:
             x = layer(x, mask)
         return FusionOutput(self.norm(x), mask, {})

@@ -10,9 +10,8 @@ import torch
 from torch import nn
 
 from jarvl.models.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
 from jarvl.models.fusions.resamplers import SpatialResampler
-from jarvl.models.layers import TransformerLayer
 
 
 @register_fusion("cotokenization")
@@ -27,17 +26,12 @@ class CoTokenizationFusion(Fusion):
         self.modality = nn.Parameter(torch.zeros(2, width))
         self.learners = nn.ModuleList(SpatialResampler(width, cfg.num_tokens) for _ in range(cfg.iterations))
         self.condition = nn.ModuleList(nn.Linear(width, width) for _ in range(cfg.iterations))
-        self.layers = nn.ModuleList(
-            nn.ModuleList(TransformerLayer(width, self.heads, mlp_ratio) for _ in range(cfg.layers_per_iteration))
-            for _ in range(cfg.iterations)
-        )
+        self.layers = layer_stacks(cfg, width, self.heads, mlp_ratio)
         self.norm = nn.LayerNorm(width)
 
     def forward(self, image, text, text_mask) -> FusionOutput:
         """See the class docstring for shapes."""
-        x = torch.cat([image + self.modality[0], text + self.modality[1]], dim=1)  # (B, M + L, D)
-        ones = torch.ones(image.shape[:2], dtype=torch.bool, device=image.device)
-        mask = torch.cat([ones, text_mask], dim=1)
+        x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         fused = x.new_zeros(x.shape[0], self.cfg.num_tokens, x.shape[-1])
         diag = {}
         for i, (learner, cond, layers) in enumerate(zip(self.learners, self.condition, self.layers)):

@@ -10,10 +10,9 @@ import torch
 from torch import nn
 
 from jarvl.models.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, layer_stacks, register_fusion
 from jarvl.models.fusions.gated import GatedCrossAttention
 from jarvl.models.fusions.resamplers import build_resampler
-from jarvl.models.layers import TransformerLayer
 
 
 @register_fusion("jar")
@@ -34,10 +33,7 @@ class JARFusion(Fusion):
         self.fuse = nn.ModuleList(
             GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init) for _ in range(cfg.iterations)
         )
-        self.refine = nn.ModuleList(
-            nn.ModuleList(TransformerLayer(width, h, mlp_ratio) for _ in range(cfg.layers_per_iteration))
-            for _ in range(cfg.iterations)
-        )
+        self.refine = layer_stacks(cfg, width, h, mlp_ratio)
         self.combine_weights = nn.Parameter(torch.ones(max(0, cfg.iterations - 1)))
         self.norm = nn.LayerNorm(width)
 

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from jarvl.models.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
-from jarvl.models.layers import MLP, Attention, TransformerLayer
+from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
+from jarvl.models.layers import MLP, Attention
 
 
 class _CrossBlock(nn.Module):
@@ -38,17 +38,12 @@ class PerceiverFusion(Fusion):
         self.latents = nn.Parameter(torch.randn(1, cfg.num_tokens, width))  # unit scale, as the resampler's queries
         self.modality = nn.Parameter(torch.zeros(2, width))
         self.cross = nn.ModuleList(_CrossBlock(width, self.heads, mlp_ratio) for _ in range(cfg.iterations))
-        self.layers = nn.ModuleList(
-            nn.ModuleList(TransformerLayer(width, self.heads, mlp_ratio) for _ in range(cfg.layers_per_iteration))
-            for _ in range(cfg.iterations)
-        )
+        self.layers = layer_stacks(cfg, width, self.heads, mlp_ratio)
         self.norm = nn.LayerNorm(width)
 
     def forward(self, image, text, text_mask) -> FusionOutput:
         """See the class docstring for shapes."""
-        x = torch.cat([image + self.modality[0], text + self.modality[1]], dim=1)  # (B, M + L, D)
-        ones = torch.ones(image.shape[:2], dtype=torch.bool, device=image.device)
-        mask = torch.cat([ones, text_mask], dim=1)
+        x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         z, diag = self.latents.expand(image.shape[0], -1, -1), {}
         for i, (cross, layers) in enumerate(zip(self.cross, self.layers)):
             z, attn = cross(z, x, mask, self.return_attn)
