@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("script", ["train_speed.py", "gate_init.py", "flops.py", "recipe_budget.py"])
+@pytest.mark.parametrize("script", ["train_speed.py", "gate_init.py", "flops.py", "recipe_budget.py", "adaptive_sampling.py"])
 def test_quick_mode(script, tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=600)
