@@ -99,3 +99,23 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypa
     from jarvl.models import load_model
 
     assert all(torch.isfinite(p).all() for p in load_model(ckpt).parameters())
+
+
+def test_init_from_starts_from_the_other_runs_weights_and_tokenizer(trained, tmp_path):
+    from safetensors.torch import load_file
+
+    from jarvl.train.checkpoint import checkpoint_path
+
+    out = jarvl(
+        "train", "--out", str(tmp_path / "ft"), "--init-from", str(trained / "run"), "--model", "tiny", "--fusion", "jar",
+        "--train", "synthetic:vqa:train?n=200", "--val", "synthetic:vqa:val?n=10", "--max-steps", "0", "--quiet",
+        "--set", "data.num_workers=0", "--set", "run.eval_samples=10",
+    )
+    assert out.returncode == 0, out.stderr
+    source = load_file(str(checkpoint_path(trained / "run") / "model.safetensors"))
+    started = load_file(str(checkpoint_path(tmp_path / "ft") / "model.safetensors"))
+    assert all((source[k] == started[k]).all() for k in source)
+    assert (checkpoint_path(tmp_path / "ft") / "tokenizer.json").read_text() == (trained / "run" / "tokenizer.json").read_text()
+    other = jarvl("train", "--out", str(tmp_path / "bad"), "--init-from", str(trained / "run"), "--fusion", "concat",
+                  "--train", "synthetic:vqa:train?n=200", "--max-steps", "0", "--quiet", "--set", "data.num_workers=0")
+    assert other.returncode == 2 and "fusion is 'jar'" in other.stderr
