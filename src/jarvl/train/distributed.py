@@ -53,13 +53,13 @@ def all_reduce_sum(values: list[float], info: DistInfo) -> list[float]:
     return t.tolist()
 
 
-def broadcast_flag(flag: bool, info: DistInfo) -> bool:
-    """Rank 0's decision, on every rank (stop on wall time, etc.)."""
+def broadcast_flags(flags: list[bool], info: DistInfo) -> list[bool]:
+    """Rank 0's decisions, on every rank (stop on wall time, evaluate now, ...)."""
     if not info.enabled:
-        return flag
-    t = torch.tensor([1 if flag else 0])
+        return list(flags)
+    t = torch.tensor([1 if f else 0 for f in flags])
     dist.broadcast(t, 0)
-    return bool(t.item())
+    return [bool(v) for v in t.tolist()]
 
 
 def barrier(info: DistInfo) -> None:

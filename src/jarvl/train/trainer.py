@@ -164,26 +164,28 @@ class Trainer:
             with progress:
                 for batch in batches:
                     step = self.state["step"]
-                    loss, n = self._train_step(batch, step)
+                    loss, n = self._train_step(batch, step)  # mean loss and samples over all ranks
                     if self.mixture is not None:
                         # All ranks feed the same averaged loss, so they keep choosing alike.
-                        mean_loss = dist_utils.all_reduce_sum([loss], info)[0] / info.world
-                        self.mixture.update(batch.source, mean_loss, step)
+                        self.mixture.update(batch.source, loss, step)
                     self.state["step"] = step = step + 1
-                    self.state["samples"] += int(dist_utils.all_reduce_sum([float(n)], info)[0])
+                    self.state["samples"] += n
                     self.state["elapsed"] = time.perf_counter() - t0
                     window.append(loss)
-                    window_samples += n * info.world
+                    window_samples += n
                     if step % cfg.run.log_every == 0 or step == cfg.run.max_steps:
                         rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                         self._log_train(step, sum(window) / len(window), rate)
                         progress.update(step, sum(window) / len(window), rate, self.skips)
                         window, window_start, window_samples = [], time.perf_counter(), 0
-                    out_of_time = cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60
-                    if dist_utils.broadcast_flag(out_of_time, info):
+                    # Wall-clock decisions are rank 0's, broadcast together so all ranks act alike.
+                    out_of_time, timed_eval = dist_utils.broadcast_flags([
+                        cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60,
+                        cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60,
+                    ], info)
+                    if out_of_time:
                         break
-                    timed_eval = cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60
-                    if dist_utils.broadcast_flag(timed_eval, info) or (cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < cfg.run.max_steps):
+                    if timed_eval or (cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < cfg.run.max_steps):
                         last_eval_time = self.state["elapsed"]
                         self.evaluate_and_maybe_checkpoint(step, t0)
                     elif cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0:
@@ -198,13 +200,6 @@ class Trainer:
         for hook in self.batch_hooks:
             hook(batch)
         self.skips.merge(batch.seen, batch.skipped)
-        try:
-            # Global counts: under DDP every rank must reach the same verdict, or the others would hang.
-            totals = dist_utils.all_reduce_sum([float(self.skips.seen), float(self.skips.skipped)], self.info)
-            self.skips.check(cfg.data.max_bad_fraction, totals=(totals[0], totals[1]))
-        except TooManyBadRecords:
-            self.logger.log("abort", step, {"skips": self.skips.as_dict()})
-            raise
         lr = lr_at(step, cfg.run.max_steps, cfg.optim)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
@@ -223,8 +218,19 @@ class Trainer:
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             total += float(loss.detach()) / chunks
-        finite = dist_utils.all_reduce_sum([0.0 if math.isfinite(total) else 1.0], self.info)[0] == 0
-        if not finite:
+        # One all-reduce per step carries everything every rank must agree on: the skip counts (all
+        # ranks reach the same verdict, or the others would hang), finiteness, loss and batch size.
+        finite = math.isfinite(total)
+        seen, bad, nonfinite, loss_sum, n = dist_utils.all_reduce_sum(
+            [float(self.skips.seen), float(self.skips.skipped), 0.0 if finite else 1.0, total if finite else 0.0, float(len(batch))],
+            self.info,
+        )
+        try:
+            self.skips.check(cfg.data.max_bad_fraction, totals=(seen, bad))
+        except TooManyBadRecords:
+            self.logger.log("abort", step, {"skips": self.skips.as_dict()})
+            raise
+        if nonfinite:
             raise NonFiniteLoss(
                 f"non-finite loss ({total}) at step {step + 1}; the last good checkpoint in {self.run_dir} is intact "
                 f"(lower optim.lr or raise optim.warmup_steps, then --resume)"
@@ -233,7 +239,7 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total, len(batch)
+        return loss_sum / self.info.world, int(n)
 
     def _autocast(self):
         precision = self.cfg.run.precision
