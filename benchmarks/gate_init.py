@@ -59,7 +59,7 @@ def main() -> None:
     for gate, decay in OPTIONS[:2] if args.quick else OPTIONS:
         rows.append(run(gate, decay, steps, evals))
         print({k: v for k, v in rows[-1].items() if k != "gate_trajectory"}, flush=True)
-    lines = ["| tanh gate at init | weight decay on gates | mean abs tanh(gate) at the end | held-out accuracy |", "|---|---|---|---|"]
+    lines = ["| gate parameter a at init (the gate is tanh a) | weight decay on gates | mean abs tanh(gate) at the end | held-out accuracy |", "|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['gate_init']:g} | {'yes' if r['gate_weight_decay'] else 'no'} | {r['final_gate']:.4f} | {100 * r['accuracy']:.1f}% |")
     md = (f"# Gate initialisation, tiny JAR, synthetic VQA, {steps} steps of 64 (weight decay 0.1)\n\n" + "\n".join(lines)
