@@ -143,7 +143,7 @@ def strip(report: dict[str, Any]) -> dict[str, Any]:
 def evaluate_split(trainer: Trainer, split: str, n: int, shown: int = 8) -> tuple[dict[str, Any], list]:
     """Exact match of the trained model on ``n`` records of a synthetic split (test or comp),
     and the images of the first ``shown`` records (same scene settings as the training data)."""
-    spec = trainer.cfg.data.train[0].split("?", 1)
+    spec = trainer.cfg.data.val[0].split("?", 1)  # the held-out splits share the validation scenes
     query = "&".join(p for p in (spec[1] if len(spec) > 1 else "").split("&") if p and not p.startswith("n="))
     data = open_dataset(f"synthetic:vqa:{split}?n={n}" + (f"&{query}" if query else ""))
     batches = [list(range(i, min(i + 250, n))) for i in range(0, n, 250)]
