@@ -182,12 +182,7 @@ def print_report(report: dict, title: str) -> None:
 
 def _metric_rows(metrics: dict, prefix: str = "") -> list[tuple[str, float | None]]:
     """Metric entries as (name, value) rows; nested per-group dicts become ``group/name`` rows."""
-    rows = []
-    for key, value in metrics.items():
-        if key == "per_question_type":  # VQA has 65 question types: --json lists them
-            continue
-        if isinstance(value, dict):
-            rows += _metric_rows(value, f"{prefix}{key}/")
-        else:
-            rows.append((f"{prefix}{key}", value))
-    return rows
+    from jarvl.config import flatten_dict
+
+    # VQA has 65 question types: --json lists them.
+    return list(flatten_dict({k: v for k, v in metrics.items() if k != "per_question_type"}, prefix, sep="/").items())

@@ -55,12 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _rows(result: dict, prefix: str = "") -> list[tuple[str, float | None]]:
     """Flatten the metric entries (nested per-group dicts become ``group/name`` rows)."""
-    rows = []
-    for key, value in result.items():
-        if not prefix and key in ("dataset", "predictions", "n", "skipped", "unmatched_predictions", "balanced"):
-            continue
-        if isinstance(value, dict):
-            rows += _rows(value, f"{prefix}{key}/")
-        else:
-            rows.append((f"{prefix}{key}", value))
-    return rows
+    from jarvl.config import flatten_dict
+
+    skip = ("dataset", "predictions", "n", "skipped", "unmatched_predictions", "balanced") if not prefix else ()
+    return list(flatten_dict({k: v for k, v in result.items() if k not in skip}, prefix, sep="/").items())
