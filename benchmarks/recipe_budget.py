@@ -25,15 +25,16 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=60.0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--eval-every-minutes", type=float, default=5.0)
-    ap.add_argument("--run-dir", type=Path, default=Path("runs/recipe_budget"))
+    ap.add_argument("--run-dir", type=Path, help="where the run's checkpoints go (default runs/recipe_budget; --quick: inside --out)")
     ap.add_argument("--quick", action="store_true", help="a few seconds of training (keeps the script alive in tests)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     minutes = 0.1 if args.quick else args.minutes
+    run_dir = args.run_dir or (args.out / "recipe_budget_run" if args.quick else Path("runs/recipe_budget"))
     sets = [f"run.eval_every_minutes={0.03 if args.quick else args.eval_every_minutes}", f"run.threads={args.threads}"]
     if args.quick:
         sets += ["run.eval_samples=40", "data.tokenizer_samples=500"]
-    r = run_demo(DemoOptions(out=args.run_dir, minutes=minutes, test_size=40 if args.quick else 2000, overrides=sets), log=print)
+    r = run_demo(DemoOptions(out=run_dir, minutes=minutes, test_size=40 if args.quick else 2000, overrides=sets), log=print)
     run, base = r["runs"]["jar"], r["text_only"]
     lines = ["| family | JAR tiny | text-only |", "|---|---:|---:|"]
     for fam in sorted(run["test"]["per_family"]):
