@@ -119,3 +119,13 @@ def test_init_from_starts_from_the_other_runs_weights_and_tokenizer(trained, tmp
     other = jarvl("train", "--out", str(tmp_path / "bad"), "--init-from", str(trained / "run"), "--fusion", "concat",
                   "--train", "synthetic:vqa:train?n=200", "--max-steps", "0", "--quiet", "--set", "data.num_workers=0")
     assert other.returncode == 2 and "fusion is 'jar'" in other.stderr
+
+
+def test_dataset_flags_keep_commas_inside_a_spec():
+    from jarvl.cli.main import build_parser
+    from jarvl.cli.train_cmd import experiment_from_args
+
+    spec = "synthetic:vqa:train?n=100&families=attribute,exists"
+    args = build_parser().parse_args(["train", "--out", "x", "--train", spec, "--val", "synthetic:vqa:val?n=9", "--set", "optim.lr=0.01"])
+    cfg = experiment_from_args(args)
+    assert cfg.data.train == [spec] and cfg.data.val == ["synthetic:vqa:val?n=9"] and cfg.optim.lr == 0.01

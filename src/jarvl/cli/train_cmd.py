@@ -40,7 +40,6 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
     pairs = {
         "model.preset": args.model, "model.fusion.name": args.fusion, "run.max_steps": args.max_steps,
         "run.max_minutes": args.max_minutes, "data.batch_size": args.batch_size, "optim.lr": args.lr, "run.device": args.device,
-        "data.train": ",".join(args.train) if args.train else None, "data.val": ",".join(args.val) if args.val else None,
     }
     out = [f"{k}={v}" for k, v in pairs.items() if v is not None]
     if args.quiet:
@@ -48,14 +47,25 @@ def overrides_from_flags(args: argparse.Namespace) -> list[str]:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    """Build the experiment, train, print the summary."""
+def experiment_from_args(args: argparse.Namespace):
+    """The experiment: YAML, then the plain flags, then ``--set`` (later wins)."""
     from jarvl.config import load_yaml
     from jarvl.train.config import build_experiment
-    from jarvl.train.trainer import Trainer
 
     data = load_yaml(args.config) if args.config else {}
-    cfg = build_experiment(data, overrides_from_flags(args) + list(args.set))
+    # Dataset specs go in as lists, never through a comma-separated override: a spec's own
+    # options may hold commas (families=attribute,exists).
+    for key in ("train", "val"):
+        if getattr(args, key):
+            data.setdefault("data", {})[key] = list(getattr(args, key))
+    return build_experiment(data, overrides_from_flags(args) + list(args.set))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the experiment, train, print the summary."""
+    from jarvl.train.trainer import Trainer
+
+    cfg = experiment_from_args(args)
     trainer = Trainer(cfg, args.out, resume=args.resume, init_from=args.init_from)
     summary = trainer.fit()
     if trainer.info.main:
