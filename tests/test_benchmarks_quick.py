@@ -80,3 +80,88 @@ def test_gpu_fusions_quick_imports_only_what_the_gpu_machine_has(tmp_path):
     assert [r["fusion"] for r in data["records"]] == ["concat", "cross_attention", "perceiver", "cotokenization", "jar"]
     assert all(r["status"] == "ok" and r["train_samples_per_s"] > 0 and "1" in r["generate"] for r in data["records"])
     assert (tmp_path / "gpu_fusions.md").is_file()
+
+
+def _quick(script: str, out: Path) -> None:
+    """``benchmarks/SCRIPT --quick --out OUT`` from the checkout; fails with stderr's tail."""
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_fusions_quick(tmp_path):
+    """fusions.py --quick: jar and concat on both tasks; every measurement, the must-show checks, both plots."""
+    _quick("fusions.py", tmp_path)
+    data = json.loads((tmp_path / "fusions_quick.json").read_text())
+    assert {"command", "machine", "date", "settings", "results", "summary", "checks", "findings", "plots"} <= set(data)
+    assert set(data["summary"]) == {"vqa", "entailment"}
+    for arms in data["summary"].values():
+        assert set(arms) == {"concat", "jar"}
+        for s in arms.values():
+            assert 0 <= s["test"]["mean"] <= 1 and 0 <= s["comp"]["mean"] <= 1 and s["test"]["n"] == 1
+            assert s["gflops"] > 0 and s["params"] > 0 and s["activation_mb"] > 0
+            assert s["samples_per_s"]["mean"] > 0 and s["latency_b1"]["mean"] > 0 and s["latency_b32"]["mean"] > 0
+            assert s["curve"] and s["samples"] == 48
+        assert arms["jar"]["gflops"] < arms["concat"]["gflops"]
+    found = {(c["task"], c["finding"].split()[1]) for c in data["checks"]}
+    assert {("vqa", "GFLOPs"), ("vqa", "training"), ("vqa", "test"), ("entailment", "GFLOPs")} <= found
+    assert set(data["results"]["text_only"]) == {"vqa", "entailment"}
+    for png in data["plots"]:
+        assert (tmp_path / png).stat().st_size > 0
+    md = (tmp_path / "fusions_quick.md").read_text()
+    assert "Must-show" in md and "## entailment" in md and all(f"]({png})" in md for png in data["plots"])
+
+
+def test_ablations_quick(tmp_path):
+    """ablations.py --quick: the base JAR and one arm per varied knob; trends judged, missing ones 'not run'."""
+    _quick("ablations.py", tmp_path)
+    data = json.loads((tmp_path / "ablations_quick.json").read_text())
+    assert {"command", "machine", "date", "settings", "knobs", "base_knobs", "summary", "trends", "findings", "plots"} <= set(data)
+    assert set(data["summary"]["vqa"]) == {"base", "iterations=1", "resampling=spatial", "combine=none"}
+    trends = {t["finding"]: t for t in data["trends"]["vqa"]}
+    assert trends["latent >= spatial resampling"]["held"] in (True, False)
+    assert trends["latent >= spatial resampling"]["seeds"] == [0]
+    assert trends["weighted > residual > none combination"]["held"] is None  # quick runs no residual arm
+    assert trends["diminishing returns in iterations"]["held"] is None  # two values cannot show it
+    assert (tmp_path / "ablations_quick.png").stat().st_size > 0
+    md = (tmp_path / "ablations_quick.md").read_text()
+    assert "latent >= spatial" in md and "### vqa: combine" in md and "![ablations_quick.png](ablations_quick.png)" in md
+
+
+def test_report_from_fabricated_results(tmp_path):
+    """report.py: findings computed from the JSON (held / did not / not measured), paper beside ours,
+    plots and commands listed; unknown and broken files do not stop it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import report
+
+    meta = {"command": "python benchmarks/x.py", "date": "2026-01-02", "machine": {"cpu": "TestCPU", "cores": 2, "torch": "2", "threads": 2}}
+    acc = lambda m, s: {"mean": m, "std": s, "n": 3, "values": [m - s, m, m + s]}  # noqa: E731
+    arm = lambda g, a, r: {"gflops": g, "test": acc(a, 0.02), "comp": acc(a - 0.1, 0.03), "samples_per_s": acc(r, 5), "seeds": [0, 1, 2]}  # noqa: E731
+    fusions = {**meta, "settings": {"budget_samples": 1000, "seeds": 3},
+               "summary": {"vqa": {"concat": arm(0.16, 0.60, 180), "jar": arm(0.10, 0.61, 240)}},
+               "results": {"text_only": {"vqa": {"test": 0.33}}}, "plots": ["fusions_accuracy_vs_gflops.png"],
+               "findings": [{"finding": "jar training samples/s >= 1.3 x concat's", "task": "vqa", "held": True, "detail": "240 / 180"},
+                            {"finding": "jar GFLOPs per sample <= 0.67 x concat's", "task": "vqa", "held": False, "detail": "0.70x"}]}
+    ablations = {**meta, "knobs": {"combine": ["weighted", "none"]}, "base_knobs": {"combine": "weighted"},
+                 "summary": {"vqa": {"base": arm(0.1, 0.6, 200), "combine=none": arm(0.1, 0.5, 200)}}, "plots": ["ablations.png"],
+                 "trends": {"vqa": [{"finding": "diminishing returns in tokens N", "held": None, "detail": "not run"}]}}
+    flops = {"meta": {**meta, "grid": {"preset": "paper-base"}}, "tables": {"fusions": {"concat": 0, "jar": 1}},
+             "records": [{"id": 0, "fusion": "concat", "gflops": 160.0, "activation_mb": 1000.0},
+                         {"id": 1, "fusion": "jar", "gflops": 80.0, "activation_mb": 700.0}]}
+    scaling = {**meta, "cost": {"records": [{"fusion": "jar", "image_tokens": 64, "gflops": 0.1, "extra": {"a": 1}}]}}
+    for name, data in {"fusions": fusions, "ablations": ablations, "flops": flops, "scaling": scaling}.items():
+        (tmp_path / f"{name}.json").write_text(json.dumps(data))
+    (tmp_path / "gpu_fusions.json").write_text("{not json")
+    report.main(["--results", str(tmp_path)])
+    md = (tmp_path / "REPORT.md").read_text()
+    held, rest = md.split("**Did not hold here**")
+    assert "jar training samples/s >= 1.3 x concat's (vqa)" in held
+    assert "jar GFLOPs per sample <= 0.67 x concat's (paper-base): 80.0 / 160.0 GFLOPs = 0.50x" in held  # from flops.json
+    assert "jar training memory <= 0.60 x concat's" in rest.split("**Not measured**")[0]  # 700 / 1000 = 0.70x
+    assert "**Not measured**" in rest and "diminishing returns in tokens N (vqa): not run" in rest
+    assert "| jar | 61.0% +- 2.0 | 51.0% +- 3.0 | 0.1000 | 0.625x | 240 | 38.9 | 0.666x | 79.1 |" in md
+    assert "| combine | none | 50.0% +- 2.0 | 0.1000 | 1.000x | 38.9 | 78.1 |" in md
+    assert "![fusions_accuracy_vs_gflops.png](fusions_accuracy_vs_gflops.png)" in md and "![ablations.png](ablations.png)" in md
+    assert "| jar | 64 | 0.1 | 1 |" in md  # scaling: an unknown layout, its records as a table
+    assert "gpu_fusions" not in md.split("## Commands")[0]  # unreadable: skipped
+    assert md.count("`python benchmarks/x.py`") == 4 and "TestCPU, 2 cores" in md
