@@ -14,7 +14,7 @@ Writes ``fusions.md``, ``fusions.json`` and two plots into ``--out``: accuracy a
 Duration of the defaults: 5 fusions x 2 tasks x 3 seeds = 30 runs of 12,800 samples; at ~190
 samples/s (tiny JAR 228, concat 184 on 2 idle cores: results/train_speed.md) and ~18 s of set-up,
 evaluation and profiling per run, about 43 minutes on 2 cores (printed at start for any setting;
-``--estimate`` prints it and exits). The figures are written after every seed.
+``--estimate`` prints it and exits). The figures are written after every run.
 
     python benchmarks/fusions.py                                   # the full grid (~43 min)
     python benchmarks/fusions.py --fusions jar,concat --merge      # rerun two arms into the same results

@@ -276,13 +276,13 @@ def mean_std(values: list[float]) -> dict:
 
 
 def run_grid(arms: list[Arm], tasks: list[str], proto: Protocol, *, work_dir: Path | None = None,
-             log: Callable[[str], None] = print, after_seed: Callable[[dict], None] | None = None,
+             log: Callable[[str], None] = print, after_run: Callable[[dict], None] | None = None,
              results: dict | None = None) -> dict:
-    """Train every (seed, task, arm), seeds outermost so an interrupted grid has whole seeds.
+    """Train every (seed, task, arm), seeds outermost so an interrupted grid has every arm's first seeds.
 
     ``results`` (``{"runs", "costs", "text_only"}``) is extended in place and returned; costs and
-    the text-only baseline are measured once per (arm, task) and per task. ``after_seed`` is called
-    with the results after each seed (to write the figures so far).
+    the text-only baseline are measured once per (arm, task) and per task. ``after_run`` is called
+    with the results after each run (to write the figures so far: a stopped grid keeps them).
     """
     results = results if results is not None else {"runs": [], "costs": [], "text_only": {}}
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="jarvl-bench-"))
@@ -308,8 +308,8 @@ def run_grid(arms: list[Arm], tasks: list[str], proto: Protocol, *, work_dir: Pa
                     log(f"[{done}/{total}] seed {seed} {task} {arm.label}: test {100 * run['test']['accuracy']:.1f}% "
                         f"comp {100 * run['comp']['accuracy']:.1f}%, {run['samples_per_s']:.0f} samples/s, "
                         f"{run['wall_s']:.0f} s{' (CAPPED by --minutes-per-run)' if run['capped'] else ''}; ~{left:.0f} min left")
-            if after_seed:
-                after_seed(results)
+                    if after_run:
+                        after_run(results)
     finally:
         if work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -439,7 +439,7 @@ MERGE_KEYS = ("budget_samples", "min_objects", "max_objects", "families", "eval_
 def run_benchmark(ap: argparse.ArgumentParser, args: argparse.Namespace, name: str, arms: list[Arm], tasks: list[str],
                   proto: Protocol, render: Callable[[Path, str, dict, dict, float], dict]) -> None:
     """The common main of the training benchmarks: print the estimate, merge with ``--out``'s json
-    when ``--merge``, run the grid and ``render`` (write md/json/plots) after every seed."""
+    when ``--merge``, run the grid and ``render`` (write md/json/plots) after every run."""
     runs = proto.seeds * len(tasks) * len(arms)
     print(f"{len(arms)} arms x {len(tasks)} task(s) x {proto.seeds} seed(s) = {runs} runs of {proto.budget_samples:,} samples: "
           f"expect about {estimate_minutes(runs, proto, args.rate, args.overhead_s):.0f} min at {args.rate:.0f} samples/s "
@@ -458,7 +458,7 @@ def run_benchmark(ap: argparse.ArgumentParser, args: argparse.Namespace, name: s
         st["seeds"] = max(st["seeds"], old["settings"]["seeds"])
     t0 = time.perf_counter()
     run_grid(arms, tasks, proto, work_dir=args.work_dir, results=results,
-             after_seed=lambda res: render(args.out, name, st, res, (time.perf_counter() - t0) / 60))
+             after_run=lambda res: render(args.out, name, st, res, (time.perf_counter() - t0) / 60))
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min; wrote {args.out / name}.md/.json", flush=True)
 
 
