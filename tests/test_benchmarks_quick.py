@@ -165,3 +165,14 @@ def test_report_from_fabricated_results(tmp_path):
     assert "| jar | 64 | 0.1 | 1 |" in md  # scaling: an unknown layout, its records as a table
     assert "gpu_fusions" not in md.split("## Commands")[0]  # unreadable: skipped
     assert md.count("`python benchmarks/x.py`") == 4 and "TestCPU, 2 cores" in md
+
+
+def test_recipe_sweep_quick(tmp_path):
+    """Two variants run side by side; each finishes and leaves a validation curve."""
+    _python(ROOT / "benchmarks" / "recipe_sweep.py", "--quick", "--out", tmp_path)
+    result = json.loads((tmp_path / "recipe_sweep_quick.json").read_text())
+    assert set(result["variants"]) == {"base", "concat"}
+    for name, run in result["variants"].items():
+        assert run["returncode"] == 0, name
+        assert run["curve"] and all(0.0 <= e["accuracy"] <= 1.0 for e in run["curve"]), name
+    assert (tmp_path / "recipe_sweep_quick.png").exists()
