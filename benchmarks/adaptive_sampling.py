@@ -28,6 +28,7 @@ samples/s (``--estimate`` prints it for any setting without running).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import shutil
@@ -90,10 +91,15 @@ class SnapshotTrainer(Trainer):
         shutil.copytree(checkpoint_path(self.run_dir, "last"), self.run_dir / "snapshots" / f"{step:07d}", dirs_exist_ok=True)
 
 
-def pretrain_config(strategy: str, seed: int, args) -> ExperimentConfig:
-    """The pre-training run of ``strategy``: a checkpoint every ``steps // snapshots`` steps, no validation."""
+def pretrain_config(strategy: str, seed: int, args, reference: dict[str, float] | None = None) -> ExperimentConfig:
+    """The pre-training run of ``strategy``: a checkpoint every ``steps // snapshots`` steps, no validation.
+
+    ``reference`` (``excess_loss`` only): each dataset's reference loss, DoReMi's reference model.
+    """
     steps = args.pretrain_steps
     sampling = {**STRATEGIES[strategy], "strategy": strategy, "seed": seed}
+    if strategy == "excess_loss" and reference:
+        sampling["reference"] = reference
     if strategy == "curriculum":
         sampling["warmup_steps"] = max(1, steps // 2)
     return build_experiment({
@@ -115,27 +121,54 @@ def check_configs(strategies: list[str], args) -> None:
         MixtureSampler(list(MIXTURE), [1] * len(MIXTURE), pretrain_config(strategy, 0, args).data.sampling)
 
 
-def pretrain(strategy: str, seed: int, args, run_dir: Path, zero: bool) -> dict:
+def merged_runs(path: Path, args, strategies: list[str]) -> dict[str, dict[int, dict]]:
+    """Runs of the strategies in an earlier results json that this invocation does not redo.
+
+    The earlier run must have used the same settings (a different protocol would mix figures).
+    """
+    if not path.is_file():
+        raise SystemExit(f"--merge: no earlier results at {path}")
+    old = json.loads(path.read_text())
+    for key in ("seeds", "pretrain_steps", "snapshots", "finetune_steps", "batch_size", "eval_samples", "tokenizer_samples"):
+        if old["settings"].get(key) != getattr(args, key):
+            raise SystemExit(f"--merge: {path} used {key}={old['settings'].get(key)}, this run {getattr(args, key)}")
+    return {s: {int(seed): r for seed, r in runs.items()} for s, runs in old["runs"].items() if s not in strategies}
+
+
+def reference_losses(rows: list[dict], tail: float = 0.5) -> dict[str, float]:
+    """Each dataset's mean training loss over the last ``tail`` of a run's logged mixture rows."""
+    if not rows:
+        return {}
+    last = rows[-1]["step"]
+    losses: dict[str, list[float]] = {}
+    for r in rows:
+        if r["step"] > (1 - tail) * last:
+            for name, value in (r.get("loss") or {}).items():
+                losses.setdefault(name, []).append(value)
+    return {name: float(np.mean(v)) for name, v in losses.items()}
+
+
+def pretrain(strategy: str, seed: int, args, run_dir: Path, zero: bool, reference: dict[str, float] | None = None) -> dict:
     """Pre-train with ``strategy``, keeping its snapshots (and one at step 0 when ``zero``)."""
-    trainer = SnapshotTrainer(pretrain_config(strategy, seed, args), run_dir)
+    trainer = SnapshotTrainer(pretrain_config(strategy, seed, args, reference), run_dir)
     if zero:
         trainer.checkpoint(0)
     summary = trainer.fit()
     rows = read_metrics(run_dir, "mixture")
     return {"samples": summary["samples"], "consumed_batches": summary["consumed"],
-            "final_weights": summary["mixture_weights"],
+            "final_weights": summary["mixture_weights"], "final_losses": reference_losses(rows),
             "weights": [{"step": r["step"], **r["weights"]} for r in rows],
             "snapshots": sorted((run_dir / "snapshots").iterdir())}
 
 
-def run_strategy(strategy: str, seed: int, args, work: Path, zero: bool) -> dict:
+def run_strategy(strategy: str, seed: int, args, work: Path, zero: bool, reference: dict[str, float] | None = None) -> dict:
     """Pre-train, then fine-tune every snapshot: held-out accuracy after each snapshot's samples.
 
     Returns the pre-training record with ``curve`` (accuracy per snapshot, in order),
     ``final_per_family`` and, when ``zero``, ``zero_accuracy`` (the untrained model fine-tuned).
     """
     run_dir = work / f"{strategy}-{seed}"
-    pre = pretrain(strategy, seed, args, run_dir, zero)
+    pre = pretrain(strategy, seed, args, run_dir, zero, reference)
     out: dict = {**pre, "curve": [], "final_per_family": {}}
     for snap in out.pop("snapshots"):
         ft = finetune(snap, seed, args, work / "finetune")
@@ -237,8 +270,9 @@ def markdown(result: dict, args, rate: float) -> str:
         "Strategy parameters (fixed before any run, not tuned): "
         + "; ".join(f"`{s}` {STRATEGIES[s] or 'defaults'}" for s in table)
         + (f"; curriculum warm-up {max(1, args.pretrain_steps // 2)} steps" if "curriculum" in table else "")
-        + ". Adaptive strategies use the proportional prior and min_weight 0.01; `excess_loss` has no reference model, "
-        "so its reference is each dataset's lowest loss so far (docs/sampling.md).",
+        + ". Adaptive strategies use the proportional prior and min_weight 0.01. `excess_loss`'s reference model "
+        "(DoReMi's) is the same seed's `proportional` run: its mean loss per dataset over the second half of "
+        "pre-training, given as `sampling.reference` (docs/sampling.md).",
         "",
         "How the weights moved (seed " + str(result["seeds"][0] if result["seeds"] else "-") + "): "
         + ", ".join(f"`{p}`" for p in result.get("plots", [])) + ".",
@@ -264,9 +298,14 @@ def main() -> None:
     ap.add_argument("--estimate", action="store_true", help="print the expected duration and exit")
     ap.add_argument("--quick", action="store_true", help="a few steps per phase, 2 strategies, 1 seed (keeps the script alive in tests)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the strategies already in --out's json that this invocation does not run (same settings), "
+                         "e.g. to redo one strategy: --strategies excess_loss --merge")
     args = ap.parse_args()
     if args.quick:
-        args.strategies, args.seeds, args.pretrain_steps, args.snapshots = "proportional,learning_progress", 1, 4, 2
+        if args.strategies == ",".join(STRATEGIES):  # the default: two strategies are enough to keep it alive
+            args.strategies = "proportional,learning_progress"
+        args.seeds, args.pretrain_steps, args.snapshots = 1, 4, 2
         args.finetune_steps, args.batch_size, args.eval_samples, args.tokenizer_samples = 2, 8, 16, 400
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -295,11 +334,17 @@ def main() -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="adaptive_sampling-"))
     runs: dict[str, dict[int, dict]] = {s: {} for s in strategies}
     zero: dict[int, float] = {}
+    kept = merged_runs(args.out / f"{name}.json", args, strategies) if args.merge else {}
     t0, samples = time.perf_counter(), 0
     try:
         for seed in range(args.seeds):
             for strategy in strategies:
-                run = runs[strategy][seed] = run_strategy(strategy, seed, args, work, zero=seed not in zero)
+                # excess_loss's reference model (DoReMi): this seed's proportional run, i.e. the same
+                # model trained on the prior mixture; its losses over the second half of pre-training (a small dataset is drawn rarely).
+                reference = runs["proportional"][seed]["final_losses"] if strategy == "excess_loss" else None
+                run = runs[strategy][seed] = run_strategy(strategy, seed, args, work, zero=seed not in zero, reference=reference)
+                if reference:
+                    run["reference"] = reference
                 zero_accuracy = run.pop("zero_accuracy", None)
                 if zero_accuracy is not None:
                     zero[seed] = zero_accuracy
@@ -313,11 +358,16 @@ def main() -> None:
                                  steps=[r["step"] for r in run["weights"]], title=f"{strategy}: mixture weights (seed 0)")
             # Written after every seed, so an interrupted run still leaves its figures.
             rate = samples / (time.perf_counter() - t0)
-            result = summarise({s: r for s, r in runs.items() if len(r) == seed + 1}, zero, xs, strategies)
-            result["plots"] = [f"{name}_weights_{s}.png" for s in strategies if s in MOVING]
+            complete = {s: r for s, r in runs.items() if len(r) == seed + 1}
+            if seed + 1 == args.seeds:
+                complete.update(kept)
+            order = [s for s in STRATEGIES if s in complete]
+            result = summarise(complete, zero, xs, order)
+            result["plots"] = [f"{name}_weights_{s}.png" for s in order if s in MOVING]
             payload = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                        "mixture": MIXTURE, "finetune_train": FINETUNE_TRAIN, "strategy_params": STRATEGIES,
-                       "samples_per_s": rate, "minutes": (time.perf_counter() - t0) / 60, "result": result, "runs": runs,
+                       "samples_per_s": rate, "minutes": (time.perf_counter() - t0) / 60, "result": result,
+                       "runs": {**runs, **(kept if seed + 1 == args.seeds else {})},
                        "zero_pretraining_accuracy": zero}
             write_results(args.out, name, payload, markdown(result, args, rate))
     finally:

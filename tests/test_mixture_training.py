@@ -44,6 +44,13 @@ def test_mixture_resume_continues_the_same_schedule(tmp_path):
     assert sum(summary["consumed"].values()) == 10 and set(summary["consumed"]) == {"cap", "vqa"}
     assert abs(sum(summary["mixture_weights"].values()) - 1) < 1e-9
     assert (tmp_path / "a" / "mixture_weights.png").is_file()
+    # each mixture row carries the mean loss of the datasets drawn since the row before
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    drawn = set()
+    for r in (r for r in rows if r["kind"] == "mixture"):
+        assert set(r["loss"]) <= {"cap", "vqa"} and all(0 < v < 50 for v in r["loss"].values())
+        drawn |= set(r["loss"])
+    assert drawn == {"cap", "vqa"}
 
     calls = {"n": 0}
 

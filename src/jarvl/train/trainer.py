@@ -60,6 +60,7 @@ class Trainer:
         self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
         self.skips = SkipStats()
         self.mixture, self.mixture_data, self.mixture_batches = None, {}, None
+        self._source_window: dict[str, list[float]] = {}  # mixture: each dataset's losses since the last log row
         if cfg.data.mixture:
             self.mixture_data = {name: open_datasets([spec]) for name, spec in cfg.data.mixture.items()}
             unknown = set(cfg.data.loss_weights) - set(self.mixture_data)
@@ -168,6 +169,7 @@ class Trainer:
                     if self.mixture is not None:
                         # All ranks feed the same averaged loss, so they keep choosing alike.
                         self.mixture.update(batch.source, loss, step)
+                        self._source_window.setdefault(batch.source, []).append(loss)
                     self.state["step"] = step = step + 1
                     self.state["samples"] += n
                     self.state["elapsed"] = time.perf_counter() - t0
@@ -251,7 +253,10 @@ class Trainer:
 
     def _log_train(self, step: int, loss: float, rate: float) -> None:
         if self.mixture is not None:
-            self.logger.log("mixture", step, {"weights": self.mixture.weights()})
+            # Each dataset's mean training loss since the last row (datasets not drawn are left out).
+            losses = {name: sum(v) / len(v) for name, v in self._source_window.items()}
+            self._source_window = {}
+            self.logger.log("mixture", step, {"weights": self.mixture.weights(), "loss": losses})
         gates = {k: float(v) for k, v in self.model.fusion.gate_values().items()}
         self.logger.log(
             "train", step,
