@@ -121,8 +121,8 @@ def check_configs(strategies: list[str], args) -> None:
         MixtureSampler(list(MIXTURE), [1] * len(MIXTURE), pretrain_config(strategy, 0, args).data.sampling)
 
 
-def merged_runs(path: Path, args, strategies: list[str]) -> dict[str, dict[int, dict]]:
-    """Runs of the strategies in an earlier results json that this invocation does not redo.
+def merged_runs(path: Path, args, strategies: list[str]) -> tuple[dict[str, dict[int, dict]], str]:
+    """Runs of the strategies in an earlier results json that this invocation does not redo, and its command.
 
     The earlier run must have used the same settings (a different protocol would mix figures).
     """
@@ -132,7 +132,8 @@ def merged_runs(path: Path, args, strategies: list[str]) -> dict[str, dict[int, 
     for key in ("seeds", "pretrain_steps", "snapshots", "finetune_steps", "batch_size", "eval_samples", "tokenizer_samples"):
         if old["settings"].get(key) != getattr(args, key):
             raise SystemExit(f"--merge: {path} used {key}={old['settings'].get(key)}, this run {getattr(args, key)}")
-    return {s: {int(seed): r for seed, r in runs.items()} for s, runs in old["runs"].items() if s not in strategies}
+    kept = {s: {int(seed): r for seed, r in runs.items()} for s, runs in old["runs"].items() if s not in strategies}
+    return kept, old.get("merged_from") or old.get("command", "?")
 
 
 def reference_losses(rows: list[dict], tail: float = 0.5) -> dict[str, float]:
@@ -334,7 +335,7 @@ def main() -> None:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="adaptive_sampling-"))
     runs: dict[str, dict[int, dict]] = {s: {} for s in strategies}
     zero: dict[int, float] = {}
-    kept = merged_runs(args.out / f"{name}.json", args, strategies) if args.merge else {}
+    kept, kept_from = merged_runs(args.out / f"{name}.json", args, strategies) if args.merge else ({}, None)
     t0, samples = time.perf_counter(), 0
     try:
         for seed in range(args.seeds):
@@ -369,7 +370,12 @@ def main() -> None:
                        "samples_per_s": rate, "minutes": (time.perf_counter() - t0) / 60, "result": result,
                        "runs": {**runs, **(kept if seed + 1 == args.seeds else {})},
                        "zero_pretraining_accuracy": zero}
-            write_results(args.out, name, payload, markdown(result, args, rate))
+            md = markdown(result, args, rate)
+            if kept and seed + 1 == args.seeds:
+                payload["merged_from"] = kept_from
+                md += (f"\nRuns of {', '.join(f'`{s}`' for s in kept)} are kept from an earlier invocation with the "
+                       f"same settings, `{kept_from}` (`--merge`).\n")
+            write_results(args.out, name, payload, md)
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)
