@@ -45,6 +45,9 @@ QUICK = P.Protocol(budget_samples=48, seeds=1, eval_samples=12, val_samples=8, c
                    overrides=["data.batch_size=16", "data.tokenizer_samples=300", "data.num_workers=0"])
 
 
+MAX_SPEED_CV = 0.15  # samples/s std/mean across seeds above which a speed ratio is not judged
+
+
 def checks(summary: dict) -> list[dict]:
     """The issue's must-show, per task, from the measurements: jar/concat GFLOPs and samples/s
     ratios, and whether jar's test accuracy is within one of concat's standard deviations or better.
@@ -64,18 +67,27 @@ def checks(summary: dict) -> list[dict]:
                     "value": g, "threshold": MAX_GFLOPS_RATIO,
                     "detail": f"{j['gflops']:.4f} / {c['gflops']:.4f} GFLOPs = {g:.3f}x"})
         s = j["samples_per_s"]["mean"] / c["samples_per_s"]["mean"]
-        out.append({"finding": f"jar training samples/s >= {MIN_SPEED_RATIO} x concat's", "task": task, "held": s >= MIN_SPEED_RATIO,
-                    "value": s, "threshold": MIN_SPEED_RATIO,
-                    "detail": f"{j['samples_per_s']['mean']:.0f} / {c['samples_per_s']['mean']:.0f} samples/s = {s:.2f}x"})
+        detail = f"{j['samples_per_s']['mean']:.0f} / {c['samples_per_s']['mean']:.0f} samples/s = {s:.2f}x"
+        noisy = max(a["samples_per_s"]["std"] / a["samples_per_s"]["mean"] for a in (j, c)) > MAX_SPEED_CV
+        if noisy:  # the runs of one arm differ by more than the effect: the machine was busy for some of them
+            detail += (f" -- not judged: samples/s varied by more than {MAX_SPEED_CV:.0%} between seeds (the machine "
+                       "was shared for part of the runs); benchmarks/train_speed.py measures it alone")
+        out.append({"finding": f"jar training samples/s >= {MIN_SPEED_RATIO} x concat's", "task": task,
+                    "held": None if noisy else s >= MIN_SPEED_RATIO, "value": s, "threshold": MIN_SPEED_RATIO, "detail": detail})
         for split in P.SPLITS:
             ja, ca = j[split], c[split]
             gap = ja["mean"] - ca["mean"]
+            # Every fusion giving the same accuracy on every seed means every model answered from the
+            # words alone: a tie on the language prior says nothing about the fusions.
+            tie = len({round(a[split]["mean"], 9) for a in arms.values()}) == 1 and all(a[split]["std"] == 0 for a in arms.values())
+            detail = (f"jar {pct(ja['mean'])} +- {pts(ja['std'])}, concat {pct(ca['mean'])} +- {pts(ca['std'])} "
+                      f"({len(ja['values'])}/{len(ca['values'])} seeds): {gap * 100:+.1f} points")
+            if tie:
+                detail += " -- not judged: every fusion scored the same on every seed (all at the words-only plateau)"
             out.append({
                 "finding": f"jar {split} accuracy within one std of concat's or better", "task": task,
-                "held": ja["mean"] >= ca["mean"] - ca["std"], "value": gap, "threshold": -ca["std"],
-                "must_show": split == "test",
-                "detail": f"jar {pct(ja['mean'])} +- {pts(ja['std'])}, concat {pct(ca['mean'])} +- {pts(ca['std'])} "
-                          f"({len(ja['values'])}/{len(ca['values'])} seeds): {gap * 100:+.1f} points",
+                "held": None if tie else ja["mean"] >= ca["mean"] - ca["std"], "value": gap, "threshold": -ca["std"],
+                "must_show": split == "test", "detail": detail,
             })
     return out
 
