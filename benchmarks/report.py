@@ -193,6 +193,29 @@ def flops_section(data: dict) -> str:
     return "\n".join(lines) + "\n\n" + link_md("flops")
 
 
+def gpu_section(data: dict) -> str:
+    """gpu_fusions.json: training throughput, peak memory and generate latency per fusion, x concat."""
+    recs = {r["fusion"]: r for r in get(data, "records", default=[]) or [] if r.get("status") == "ok"}
+    base = recs.get("concat", {})
+    lines = [f"`{get(data, 'settings', 'preset', default='paper-base')}` on {data.get('device_name', 'a GPU')} "
+             f"(torch {data.get('torch', '?')}), bf16 autocast, eager, batch {get(data, 'settings', 'batch', default='?')}, "
+             "random inputs (no data pipeline).\n",
+             "| fusion | train samples/s | x concat | peak GB | x concat | generate b=1 ms | fwd GFLOPs/sample |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for f, r in recs.items():
+        lines.append(f"| {f} | {num(r.get('train_samples_per_s'), 1)} | {ratio(r.get('train_samples_per_s'), base.get('train_samples_per_s'))} "
+                     f"| {num(r.get('train_peak_gb'), 1)} | {ratio(r.get('train_peak_gb'), base.get('train_peak_gb'))} "
+                     f"| {num(get(r, 'generate', '1', 'ms_median'), 1)} | {num(r.get('gflops_forward'), 1)} |")
+    jar = recs.get("jar")
+    if jar and base:
+        fl = ratio(jar.get("gflops_forward"), base.get("gflops_forward"))
+        sp = ratio(jar.get("train_samples_per_s"), base.get("train_samples_per_s"))
+        lines.append(f"\nJAR does {fl} concat's FLOPs but trains at {sp} its samples/s here: at this batch, eager, "
+                     "every fusion runs far below the chip's bf16 peak (the TFLOP/s column of the full page), so fewer "
+                     "FLOPs do not make the step faster; measured once, not tuned (no torch.compile, no larger batch).\n")
+    return "\n".join(lines) + "\n" + link_md("gpu_fusions")
+
+
 def generic_section(name: str, data: dict, results: Path) -> str:
     """A results file of a layout this page does not know (scaling, gpu_fusions): each list of
     records it holds (``rows``/``records``/``runs``, at the top or one level down) as a table of
@@ -274,7 +297,7 @@ def build(results: Path) -> str:
         "*shape* (ratios, orderings), not the values.\n",
         "## Which of the paper's findings held here\n", findings_section(findings(sources)),
     ]
-    render = {"fusions": fusions_section, "ablations": ablations_section, "flops": flops_section}
+    render = {"fusions": fusions_section, "ablations": ablations_section, "flops": flops_section, "gpu_fusions": gpu_section}
     for name, data in sources.items():
         lines.append(f"## {TITLES.get(name, name)}\n")
         try:
