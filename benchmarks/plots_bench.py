@@ -41,12 +41,7 @@ def accuracy_vs_gflops(panels: dict[str, dict[str, dict]], path: Path, *, baseli
         ax.set_title(task)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path, title)
 
 
 def accuracy_vs_time(panels: dict[str, dict[str, list[dict]]], path: Path, *, title: str = "") -> Path:
@@ -70,12 +65,7 @@ def accuracy_vs_time(panels: dict[str, dict[str, list[dict]]], path: Path, *, ti
         ax.set_title(task)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path, title)
 
 
 def ablation_bars(groups: dict[str, list[dict]], path: Path, *, baseline: float | None = None, title: str = "") -> Path:
@@ -109,6 +99,11 @@ def ablation_bars(groups: dict[str, list[dict]], path: Path, *, baseline: float 
             ax.set_ylim(max(0.0, min(finite) - 10), min(100.0, max(finite) + 8))
     for ax in flat[len(groups):]:
         ax.axis("off")
+    return _save(plt, fig, path, title)
+
+
+def _save(plt, fig, path: Path, title: str) -> Path:
+    """Title, tight layout, write ``path``, close the figure."""
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
