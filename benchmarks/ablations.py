@@ -189,7 +189,7 @@ def markdown(payload: dict) -> str:
         for a, s in arms.items():
             by_seed = dict(zip(s["seeds"], s["test"]["values"]))
             lines.append(f"| {task} | {a} | " + " | ".join(pct(by_seed.get(k)) for k in range(st["seeds"])) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("\n" + P.provenance(payload["results"]) if P.provenance(payload["results"]) else "")
 
 
 def plots(summary: dict, knobs: dict, base: dict, text_only: dict, out: Path, name: str) -> list[str]:

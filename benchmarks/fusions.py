@@ -141,8 +141,9 @@ def markdown(payload: dict) -> str:
         f"# Fusions under one protocol: tiny preset, {st['budget_samples']:,} training samples per run\n",
         f"Every fusion trained with the demo recipe (`jarvl/configs/demo.yaml`: preset `{st['preset']}`, batch {st['batch_size']}, "
         f"lr {st['lr']:g}, gates at {st['gate_init']:g}), {st['steps']} steps, the same data and seeds; only the fusion differs. "
-        f"Scenes of {st['min_objects']}-{st['max_objects']} objects, VQA families `{st['families']}` (entailment ignores "
-        "them and draws every kind of claim). Held-out: "
+        f"Scenes of {st['min_objects']}-{st['max_objects']} objects, VQA families `{st['families']}` (entailment draws "
+        "its true/false claims from the same families, and the neutral/contradiction 'made of' claims whatever the families: the "
+        "words alone give 2/3 by the kind of statement). Held-out: "
         f"{st['eval_samples']} questions of the `test` split and {st['eval_samples']} of the compositional `comp` split "
         f"(colour-shape pairs never seen in training). Mean +- standard deviation over seeds"
         + (f"; recipe overrides: `{' '.join(st['overrides'])}`" if st["overrides"] else "") + ".\n",
@@ -181,7 +182,7 @@ def markdown(payload: dict) -> str:
         for a, s in arms.items():
             by_seed = dict(zip(s["seeds"], s["test"]["values"]))
             lines.append(f"| {task} | {a} | " + " | ".join(pct(by_seed.get(k)) for k in range(st["seeds"])) + " |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + ("\n" + P.provenance(payload["results"]) if P.provenance(payload["results"]) else "")
 
 
 

@@ -3,8 +3,10 @@
 For each fusion (concat, cross_attention, perceiver, cotokenization, jar) this builds the preset
 (``paper-base``: ViT-B/16 at 224 px, 196 image tokens) on the device and trains it with AdamW in
 bf16 autocast on random inputs of the right shapes: images 224x224, prompts of 32 tokens, targets
-of 8 tokens, batch ``--batch``. No data pipeline, no gradient clipping, eager mode (no
-torch.compile). ``--warmup`` steps, then ``--steps`` timed ones. Recorded per fusion:
+of 8 tokens, batch ``--batch``. No data pipeline, no gradient clipping, eager mode unless
+``--compile`` (then the training forward runs through ``torch.compile``, compiled during the
+warm-up steps; ``generate()`` stays eager). ``--warmup`` steps, then ``--steps`` timed ones.
+Recorded per fusion:
 
 - training samples/s (timed steps / synchronised wall time) and step time (median of per-step
   CUDA events; perf_counter on the CPU);
@@ -93,20 +95,29 @@ class StepTimer:
         return [(b - a) * 1e3 for a, b in zip(self.marks, self.marks[1:])]
 
 
-def train(model, inputs, steps: int, warmup: int, amp: torch.dtype | None, device: torch.device, deadline: float) -> dict:
-    """AdamW training steps on fixed ``inputs``: ``warmup`` untimed, then up to ``steps`` timed (fewer past ``deadline``)."""
+def train(model, inputs, steps: int, warmup: int, amp: torch.dtype | None, device: torch.device, deadline: float,
+          compile_model: bool = False) -> dict:
+    """AdamW training steps on fixed ``inputs``: ``warmup`` untimed, then up to ``steps`` timed (fewer past ``deadline``).
+
+    ``compile_model``: the forward goes through ``torch.compile`` (compiled in the first warm-up step, timed as ``compile_s``).
+    """
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, fused=device.type == "cuda")
     model.train()
+    forward = torch.compile(model) if compile_model else model
 
     def step() -> torch.Tensor:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            loss = model(*inputs).loss
+            loss = forward(*inputs).loss
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         return loss.detach()
 
-    for _ in range(warmup):
+    t0 = time.perf_counter()
+    loss = step()  # the first step compiles when compile_model
+    sync(device)
+    compile_s = time.perf_counter() - t0
+    for _ in range(warmup - 1):
         loss = step()
     sync(device)
     timer = StepTimer(device)
@@ -127,6 +138,7 @@ def train(model, inputs, steps: int, warmup: int, amp: torch.dtype | None, devic
         "steps_timed": done, "truncated": done < steps, "train_wall_s": round(wall, 2),
         "train_samples_per_s": done * batch / wall, "step_ms_median": statistics.median(times),
         "step_ms_mean": statistics.mean(times), "step_ms_min": min(times), "final_loss": float(loss),
+        "first_step_s": round(compile_s, 1), "compiled": compile_model,
     }  # fmt: skip
     del opt
     return out
@@ -179,7 +191,8 @@ def measure(fusion: str, batch: int, args, device: torch.device, amp, deadline: 
            "dtype": "bf16" if amp is torch.bfloat16 else "fp32", "status": "ok"}  # fmt: skip
     share = deadline - t0
     inputs = random_inputs(cfg, batch, text_len, target_len, device)
-    rec.update(train(model, inputs, args.steps, args.warmup, amp, device, deadline=t0 + 0.8 * share))
+    rec.update(train(model, inputs, args.steps, max(1, args.warmup), amp, device, deadline=t0 + 0.8 * share,
+                     compile_model=args.compile))
     del inputs
     if device.type == "cuda":
         rec["train_peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -239,7 +252,9 @@ def markdown(payload: dict) -> str:
         f"# Fusions on {gpu}: training throughput, memory and generate() latency\n\n",
         f"`{s['preset']}` preset, {s['image_size']}px images ({s['image_tokens']} image tokens), prompts of {s['text_len']} "
         f"tokens, targets of {s['target_len']}; random inputs made on the device (no data pipeline), AdamW, "
-        f"{'bf16 autocast' if s['dtype'] == 'bf16' else 'fp32'}, eager, no gradient clipping; {s['warmup']} warm-up steps, "
+        f"{'bf16 autocast' if s['dtype'] == 'bf16' else 'fp32'}, "
+        + ("training forward through `torch.compile` (default mode; `generate` eager; the compile is in the first warm-up step, "
+           "its time in the json as `first_step_s`)" if s.get("compile") else "eager") + f", no gradient clipping; {s['warmup']} warm-up steps, "
         f"then up to {s['steps']} timed. torch {payload['torch']}. `peak GB`: `torch.cuda.max_memory_allocated` over "
         "training (weights, gradients, AdamW state, activations). `generate`: greedy with KV cache, "
         f"{next((r['generate']['1']['new_tokens'] for r in recs if '1' in r['generate']), '-')} new tokens (EOS off), median of up to {s['gen_repeats']} calls.\n\n",
@@ -303,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. vision.image_size=384 (repeatable)")
     ap.add_argument("--flops-json", type=Path, default=ROOT / "results" / "flops.json", help="forward GFLOPs per sample to read (default benchmarks/results/flops.json)")
     ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default benchmarks/results)")
+    ap.add_argument("--compile", action="store_true", help="train through torch.compile (the forward; generate() stays eager)")
+    ap.add_argument("--name", default=None, help="results file stem (default gpu_fusions, or gpu_fusions_compiled with --compile)")
     ap.add_argument("--quick", action="store_true", help="CPU, tiny preset, 2 steps, fp32, batch 4 (seconds; for tests)")
     args = ap.parse_args(argv)
     if args.quick:
@@ -320,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
     amp = torch.bfloat16 if dtype == "bf16" else None
     fusions = [f.strip() for f in args.fusions.split(",") if f.strip()]
+    stem = args.name or ("gpu_fusions_compiled" if args.compile else "gpu_fusions")
 
     from jarvl.config import apply_overrides
     from jarvl.models import get_preset
@@ -334,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"preset": args.preset, "fusions": fusions, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
                      "text_len": min(args.text_len, c0.text.max_len), "target_len": min(args.target_len, c0.decoder.max_len),
                      "image_size": c0.vision.image_size, "image_tokens": c0.vision.num_tokens, "dtype": dtype,
-                     "device": str(device), "gen_repeats": args.gen_repeats, "budget_s": args.budget_s, "overrides": args.set},
+                     "device": str(device), "gen_repeats": args.gen_repeats, "budget_s": args.budget_s, "overrides": args.set,
+                     "compile": args.compile},
         "records": [],
     }  # fmt: skip
     log(f"{name}, torch {torch.__version__}: {args.preset} x {len(fusions)} fusions, batch {args.batch}, "
@@ -371,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
                 + "  ".join(f"gen b={k} {v['ms_median']:.1f} ms" for k, v in g.items())
                 + f"  loss {rec['final_loss']:.2f}  {rec['wall_s']:.0f} s")  # fmt: skip
         payload["elapsed_s"] = round(time.perf_counter() - start, 1)
-        write_results(args.out, "gpu_fusions", payload, markdown(payload))
-    log(f"wrote {args.out / 'gpu_fusions.md'} in {payload['elapsed_s']:.0f} s")
+        write_results(args.out, stem, payload, markdown(payload))
+    log(f"wrote {args.out / stem}.md in {payload['elapsed_s']:.0f} s")
     return 0
 
 

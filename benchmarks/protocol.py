@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
 import json
 import math
 import shutil
@@ -57,6 +58,8 @@ from jarvl.train.config import ExperimentConfig
 from jarvl.train.logger import read_metrics
 from jarvl.train.setup import record_text
 from jarvl.train.trainer import Trainer
+
+from common import command
 
 # Task name -> synthetic data spec without split (``synthetic:TASK``); the registry's tasks.
 TASKS = {"vqa": "synthetic:vqa", "entailment": "synthetic:entailment"}
@@ -288,6 +291,7 @@ def run_grid(arms: list[Arm], tasks: list[str], proto: Protocol, *, work_dir: Pa
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="jarvl-bench-"))
     t0, done, total = time.perf_counter(), 0, proto.seeds * len(tasks) * len(arms)
     measured: set[tuple[str, str]] = set()
+    baselined: set[str] = set()
     try:
         for seed in range(proto.seeds):
             for task in tasks:
@@ -298,8 +302,9 @@ def run_grid(arms: list[Arm], tasks: list[str], proto: Protocol, *, work_dir: Pa
                     if (arm.label, task) not in measured:  # once per (arm, task), replacing a merged-in record
                         replace(results["costs"], measure_cost(trainer, arm, task), ("arm", "task"))
                         measured.add((arm.label, task))
-                    if task not in results["text_only"]:
+                    if task not in baselined:  # once per task, replacing a merged-in one
                         results["text_only"][task] = text_only(trainer, records, proto.budget_samples)
+                        baselined.add(task)
                     del trainer
                     if work_dir is None:
                         shutil.rmtree(run_dir, ignore_errors=True)
@@ -455,11 +460,24 @@ def run_benchmark(ap: argparse.ArgumentParser, args: argparse.Namespace, name: s
         if differ:
             ap.error(f"--merge: {path} was made with other settings ({', '.join(differ)}); rerun everything instead")
         results = old["results"]
+        results.setdefault("invocations", [{"command": old.get("command", "?"), "arms": sorted({r["arm"] for r in results["runs"]}),
+                                            "date": old.get("date")}])
         st["seeds"] = max(st["seeds"], old["settings"]["seeds"])
+    results.setdefault("invocations", []).append({"command": command(), "arms": [a.label for a in arms],
+                                                  "date": datetime.date.today().isoformat()})
     t0 = time.perf_counter()
     run_grid(arms, tasks, proto, work_dir=args.work_dir, results=results,
              after_run=lambda res: render(args.out, name, st, res, (time.perf_counter() - t0) / 60))
     print(f"done in {(time.perf_counter() - t0) / 60:.1f} min; wrote {args.out / name}.md/.json", flush=True)
+
+
+def provenance(results: dict) -> str:
+    """A paragraph naming every invocation whose runs the results hold (several after ``--merge``); '' for one."""
+    calls = results.get("invocations", [])
+    if len(calls) < 2:
+        return ""
+    items = "; ".join(f"`{c['command']}` ({c.get('date') or 'date not recorded'}: {', '.join(c['arms'])})" for c in calls)
+    return f"The runs come from {len(calls)} invocations with the same protocol, later ones replacing earlier runs of the same arm (`--merge`): {items}.\n"
 
 
 def rerender(args: argparse.Namespace, name: str, render: Callable[[Path, str, dict, dict, float], dict]) -> None:

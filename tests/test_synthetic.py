@@ -170,6 +170,19 @@ def test_answers_are_balanced_within_each_family(vqa_train):
     assert all(0.28 < n / 900 < 0.39 for n in labels.values()), labels
 
 
+def test_entailment_draws_plain_claims_from_the_configured_families_only():
+    cfg = SynthConfig(min_objects=1, max_objects=2, families=("attribute",))
+    items = [SyntheticDataset("entailment", "train", 300, config=cfg).item(i) for i in range(300)]
+    kinds = collections.Counter(it.family for it in items)
+    assert set(kinds) == {"attribute", "material"}, kinds
+    labels = collections.Counter(it.target for it in items)
+    assert all(0.25 < n / 300 < 0.42 for n in labels.values()), labels
+    for it in items:  # the labels still follow the reference semantics
+        assert entailment_label(it.scene, it.prompt) == it.target, it.prompt
+    everything = collections.Counter(SyntheticDataset("entailment", "train", 600).item(i).family for i in range(600))
+    assert {"exists", "count", "attribute", "spatial", "compare_count", "compare_attribute", "material"} == set(everything)
+
+
 def test_language_prior_is_weak(vqa_train):
     # Guess the majority training answer of the exact question text (family majority if unseen).
     by_question = collections.defaultdict(collections.Counter)

@@ -5,7 +5,12 @@ Labels are uniform. Entailments and half the contradictions are true or false *d
 add a property no picture can show to an object that is there ("there is a red circle made of
 wood."); the same statement about an absent object is a contradiction. So the words alone never
 settle the label: a material statement is neutral or contradiction, a plain one entailment or
-contradiction, and only the image tells which.
+contradiction, and only the image tells which. (The words do carry a prior: given the kind of
+statement, the more likely label is right 2/3 of the time.)
+
+Plain claims come from the VQA families in ``SynthConfig.families`` (``FAMILY_OF`` maps each kind
+of claim to its family), so one difficulty setting means the same for both tasks; material claims
+are drawn whatever the families.
 """
 
 from __future__ import annotations
@@ -72,7 +77,17 @@ PLAIN_CLAIMS = {
     "compare_attribute": same_attribute,
 }
 
+# kind of plain claim -> the VQA family (``SynthConfig.families``) that selects it.
+FAMILY_OF = {"exists": "exists", "count": "count", "attribute": "attribute", "spatial": "spatial",
+             "compare_count": "compare", "compare_attribute": "compare"}
+
 _NEED_TWO_OBJECTS = ("spatial", "compare_count", "compare_attribute")
+
+
+def plain_kinds(cfg: SynthConfig) -> list[str]:
+    """The kinds of plain claim ``cfg`` allows: those of its families that its scenes can hold."""
+    return [k for k in PLAIN_CLAIMS
+            if FAMILY_OF[k] in cfg.families and (cfg.max_objects >= 2 or k not in _NEED_TWO_OBJECTS)]
 
 
 def make_entailment(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
@@ -81,8 +96,7 @@ def make_entailment(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
     if label == "neutral" or (label == "contradiction" and rng.random() < 0.5):
         family, make, yes = "material", material_claim, label == "neutral"
     else:
-        kinds = [k for k in PLAIN_CLAIMS if cfg.max_objects >= 2 or k not in _NEED_TWO_OBJECTS]
-        family = rng.choice(kinds)
+        family = rng.choice(plain_kinds(cfg))
         make, yes = PLAIN_CLAIMS[family], label == "entailment"
     claim = retry(lambda: make(rng, cfg, cond, yes))
     return Item(claim.scene, claim.statement, label, family)
