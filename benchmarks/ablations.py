@@ -38,6 +38,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import protocol as P  # noqa: E402
+import protocol_cli as C  # noqa: E402
 from common import write_results  # noqa: E402
 from plots_bench import ablation_bars  # noqa: E402
 from protocol import pct, pts, verdict  # noqa: E402
@@ -189,7 +190,7 @@ def markdown(payload: dict) -> str:
         for a, s in arms.items():
             by_seed = dict(zip(s["seeds"], s["test"]["values"]))
             lines.append(f"| {task} | {a} | " + " | ".join(pct(by_seed.get(k)) for k in range(st["seeds"])) + " |")
-    return "\n".join(lines) + "\n" + ("\n" + P.provenance(payload["results"]) if P.provenance(payload["results"]) else "")
+    return "\n".join(lines) + "\n" + ("\n" + C.provenance(payload["results"]) if C.provenance(payload["results"]) else "")
 
 
 def plots(summary: dict, knobs: dict, base: dict, text_only: dict, out: Path, name: str) -> list[str]:
@@ -225,7 +226,7 @@ def with_base(knobs: dict[str, list], base: dict, results: dict) -> dict[str, li
 
 
 def render_with(knobs: dict[str, list], base: dict):
-    """A render function (for ``protocol.run_benchmark``) that knows the knob grid and the base values."""
+    """A render function (for ``protocol_cli.run_benchmark``) that knows the knob grid and the base values."""
 
     def render(out: Path, name: str, st: dict, results: dict, elapsed_min: float) -> dict:
         summary = P.summarise(results)
@@ -247,23 +248,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--knobs", "--only", dest="knobs", default=",".join(KNOBS), help=f"comma-separated (default all: {','.join(KNOBS)})")
     ap.add_argument("--tasks", default="vqa", help=f"comma-separated of {','.join(P.TASKS)} (default vqa, as the paper's GQA)")
     ap.add_argument("--quick", action="store_true", help="3 knobs of 2 values, 48 samples, 1 seed (seconds; for the test)")
-    P.add_output_arguments(ap)
-    P.add_arguments(ap, P.Protocol())
+    C.add_output_arguments(ap)
+    C.add_arguments(ap, P.Protocol())
     args = ap.parse_args(argv)
     name = "ablations_quick" if args.quick else "ablations"
     if args.from_json:
         import json
 
         saved = json.loads(args.from_json.read_text())
-        return P.rerender(args, name, render_with(saved["knobs"], saved["base_knobs"]))
+        return C.rerender(args, name, render_with(saved["knobs"], saved["base_knobs"]))
     if args.quick:
         proto, knobs, tasks = QUICK, QUICK_KNOBS, ["vqa"]
     else:
-        proto = P.protocol_from_args(args)
-        knobs = {k: KNOBS[k] for k in P.split_names(args.knobs, list(KNOBS), ap)}
-        tasks = P.split_names(args.tasks, list(P.TASKS), ap)
+        proto = C.protocol_from_args(args)
+        knobs = {k: KNOBS[k] for k in C.split_names(args.knobs, list(KNOBS), ap)}
+        tasks = C.split_names(args.tasks, list(P.TASKS), ap)
     base = base_knobs(proto)
-    P.run_benchmark(ap, args, name, plan(knobs, base), tasks, proto, render_with(knobs, base))
+    C.run_benchmark(ap, args, name, plan(knobs, base), tasks, proto, render_with(knobs, base))
 
 
 if __name__ == "__main__":

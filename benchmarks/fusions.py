@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import protocol as P  # noqa: E402
+import protocol_cli as C  # noqa: E402
 from common import write_results  # noqa: E402
 from protocol import pct, pts, verdict  # noqa: E402
 from plots_bench import accuracy_vs_gflops, accuracy_vs_time  # noqa: E402
@@ -83,7 +84,8 @@ def checks(summary: dict) -> list[dict]:
             detail = (f"jar {pct(ja['mean'])} +- {pts(ja['std'])}, concat {pct(ca['mean'])} +- {pts(ca['std'])} "
                       f"({len(ja['values'])}/{len(ca['values'])} seeds): {gap * 100:+.1f} points")
             if tie:
-                detail += " -- not judged: every fusion scored the same on every seed (all at the words-only plateau)"
+                detail += (" -- not judged: every fusion scored the same on every seed: all answer from the words alone "
+                           "(on entailment the kind of statement gives 2/3), so the tie says nothing about the fusions")
             out.append({
                 "finding": f"jar {split} accuracy within one std of concat's or better", "task": task,
                 "held": None if tie else ja["mean"] >= ca["mean"] - ca["std"], "value": gap, "threshold": -ca["std"],
@@ -182,7 +184,7 @@ def markdown(payload: dict) -> str:
         for a, s in arms.items():
             by_seed = dict(zip(s["seeds"], s["test"]["values"]))
             lines.append(f"| {task} | {a} | " + " | ".join(pct(by_seed.get(k)) for k in range(st["seeds"])) + " |")
-    return "\n".join(lines) + "\n" + ("\n" + P.provenance(payload["results"]) if P.provenance(payload["results"]) else "")
+    return "\n".join(lines) + "\n" + ("\n" + C.provenance(payload["results"]) if C.provenance(payload["results"]) else "")
 
 
 
@@ -203,18 +205,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fusions", "--only", dest="fusions", default=",".join(FUSIONS), help=f"comma-separated (default all: {','.join(FUSIONS)})")
     ap.add_argument("--tasks", default="vqa,entailment", help=f"comma-separated of {','.join(P.TASKS)} (default both)")
     ap.add_argument("--quick", action="store_true", help="jar and concat, 48 samples, 1 seed, tiny evaluations (seconds; for the test)")
-    P.add_output_arguments(ap)
-    P.add_arguments(ap, P.Protocol())
+    C.add_output_arguments(ap)
+    C.add_arguments(ap, P.Protocol())
     args = ap.parse_args(argv)
     name = "fusions_quick" if args.quick else "fusions"
     if args.from_json:
-        return P.rerender(args, name, render)
+        return C.rerender(args, name, render)
     if args.quick:
         proto, fusions, tasks = QUICK, ["concat", "jar"], list(P.TASKS)
     else:
-        proto = P.protocol_from_args(args)
-        fusions, tasks = P.split_names(args.fusions, FUSIONS, ap), P.split_names(args.tasks, list(P.TASKS), ap)
-    P.run_benchmark(ap, args, name, [P.Arm(f, f) for f in fusions], tasks, proto, render)
+        proto = C.protocol_from_args(args)
+        fusions, tasks = C.split_names(args.fusions, FUSIONS, ap), C.split_names(args.tasks, list(P.TASKS), ap)
+    C.run_benchmark(ap, args, name, [P.Arm(f, f) for f in fusions], tasks, proto, render)
 
 
 if __name__ == "__main__":

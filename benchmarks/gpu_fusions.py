@@ -99,7 +99,7 @@ def train(model, inputs, steps: int, warmup: int, amp: torch.dtype | None, devic
           compile_model: bool = False) -> dict:
     """AdamW training steps on fixed ``inputs``: ``warmup`` untimed, then up to ``steps`` timed (fewer past ``deadline``).
 
-    ``compile_model``: the forward goes through ``torch.compile`` (compiled in the first warm-up step, timed as ``compile_s``).
+    ``compile_model``: the forward goes through ``torch.compile`` (compiled in the first warm-up step, whose time is ``first_step_s``).
     """
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, fused=device.type == "cuda")
     model.train()

@@ -2,7 +2,8 @@
 
 Measures, in one run: (1) the data pipeline alone (DataLoader + synthetic generation + collate,
 ``--workers`` workers), (2) training steps on pre-collated batches (the model alone), (3) the
-real trainer end to end, for each ``--fusion``. Targets from the project's issues: JAR tiny
+real trainer end to end, for each ``--fusion``; (2) also runs on one thread, which shows how
+much of a fusion's FLOP saving survives when its smaller matrices must be split across threads. Targets from the project's issues: JAR tiny
 >= 200 training samples/s on 2 cores, and the pipeline >= 3x what training consumes.
 
     python benchmarks/train_speed.py [--fusion jar,concat] [--steps 60] [--quick]
@@ -42,8 +43,15 @@ def pipeline_rate(trainer: Trainer, batches: int, workers: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def model_rate(trainer: Trainer, steps: int) -> float:
-    """Samples/s of forward + backward + AdamW on batches already in memory."""
+def model_rate(trainer: Trainer, steps: int, threads: int | None = None) -> float:
+    """Samples/s of forward + backward + AdamW on batches already in memory (on ``threads`` torch threads, default as set)."""
+    if threads is not None:
+        before = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            return model_rate(trainer, steps)
+        finally:
+            torch.set_num_threads(before)
     cfg = trainer.cfg
     sampler = ResumableBatchSampler(len(trainer.train_data), cfg.data.batch_size, 0, steps=4)
     batches = list(make_loader(trainer.train_data, sampler, trainer.collate, 0))
@@ -97,16 +105,23 @@ def main() -> None:
         row = {"fusion": fusion, "batch": args.batch_size, "threads": torch.get_num_threads(),
                "pipeline_samples_per_s": pipeline_rate(trainer, max(4, steps // 2), args.workers),
                "model_samples_per_s": model_rate(trainer, steps),
+               "model_samples_per_s_1_thread": model_rate(trainer, steps, threads=1),
                "trainer_samples_per_s": trainer_rate(build_experiment({}, overrides), steps)}
         row["pipeline_over_training"] = row["pipeline_samples_per_s"] / row["trainer_samples_per_s"]
         rows.append(row)
         print(row, flush=True)
     base = {r["fusion"]: r for r in rows}
-    lines = ["| fusion | data pipeline samples/s | model step samples/s | trainer samples/s | pipeline / trainer |", "|---|---|---|---|---|"]
+    threads = rows[0]["threads"] if rows else "?"
+    lines = [f"| fusion | data pipeline samples/s | model step samples/s, 1 thread | model step samples/s, {threads} threads "
+             "| trainer samples/s | pipeline / trainer |", "|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['fusion']} | {r['pipeline_samples_per_s']:.0f} | {r['model_samples_per_s']:.0f} | {r['trainer_samples_per_s']:.0f} | {r['pipeline_over_training']:.1f}x |")
+        lines.append(f"| {r['fusion']} | {r['pipeline_samples_per_s']:.0f} | {r['model_samples_per_s_1_thread']:.0f} | "
+                     f"{r['model_samples_per_s']:.0f} | {r['trainer_samples_per_s']:.0f} | {r['pipeline_over_training']:.1f}x |")
     if "jar" in base and "concat" in base:
-        lines.append(f"\njar / concat trainer samples/s: {base['jar']['trainer_samples_per_s'] / base['concat']['trainer_samples_per_s']:.2f}x")
+        j, c = base["jar"], base["concat"]
+        lines.append(f"\njar / concat samples/s: model step on 1 thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x, "
+                     f"on {threads} threads {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x, "
+                     f"trainer end to end {j['trainer_samples_per_s'] / c['trainer_samples_per_s']:.2f}x")
     md = (
         "# Training speed, tiny preset (batch %d, %d data worker(s))\n\n" % (args.batch_size, args.workers)
         + "\n".join(lines)
