@@ -49,6 +49,11 @@ def test_scaling_quick(tmp_path):
     assert [r["gflops"] for r in data["paper_base"]["records"]] == [150.0, 80.0, 450.0, 160.0]
     assert (out / "scaling_cost.png").stat().st_size > 0 and (out / "scaling_accuracy.png").stat().st_size > 0
     assert "paper-base" in (out / "scaling.md").read_text()
+    again = tmp_path / "again"  # --from-json: the same page from the saved results, the original command kept
+    _python(ROOT / "benchmarks" / "scaling.py", "--from-json", out / "scaling.json", "--out", again)
+    redone = json.loads((again / "scaling.json").read_text())
+    assert redone["command"] == data["command"] and "--from-json" in redone["rendered_by"]
+    assert redone["accuracy"]["runs"] == runs
 
 
 def test_attention_maps_quick(tmp_path):

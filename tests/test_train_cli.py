@@ -129,3 +129,32 @@ def test_dataset_flags_keep_commas_inside_a_spec():
     args = build_parser().parse_args(["train", "--out", "x", "--train", spec, "--val", "synthetic:vqa:val?n=9", "--set", "optim.lr=0.01"])
     cfg = experiment_from_args(args)
     assert cfg.data.train == [spec] and cfg.data.val == ["synthetic:vqa:val?n=9"] and cfg.optim.lr == 0.01
+
+
+def test_run_compile_trains_through_torch_compile_with_the_same_losses(tmp_path, monkeypatch):
+    """run.compile=true: the training forward goes through torch.compile (here its graph-capturing 'eager'
+    backend, no code generation, so the numbers must match the plain run's); checkpoints stay loadable."""
+    from jarvl.models import load_model
+    from jarvl.train.checkpoint import checkpoint_path
+    from jarvl.train.config import build_experiment
+    from jarvl.train.logger import read_metrics
+    from jarvl.train.trainer import Trainer
+
+    compiled = []
+    real_compile = torch.compile
+
+    def eager_compile(module, **kwargs):
+        compiled.append(module)
+        return real_compile(module, backend="eager", **kwargs)
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    base = ["data.train=synthetic:vqa:train?n=200", "data.val=", "run.max_steps=3", "data.batch_size=8", "run.log_every=1",
+            "run.checkpoint_every=0", "run.eval_every=0", "run.progress=false", "data.num_workers=0", "data.tokenizer_samples=200"]
+    losses = {}
+    for name, extra in (("plain", []), ("compiled", ["run.compile=true"])):
+        trainer = Trainer(build_experiment({}, base + extra), tmp_path / name)
+        trainer.fit()
+        losses[name] = [r["loss"] for r in read_metrics(tmp_path / name, "train")]
+    assert len(compiled) == 1 and compiled[0] is trainer.model  # only the second run compiled, and its model
+    assert losses["compiled"] == pytest.approx(losses["plain"], rel=1e-5) and len(losses["plain"]) == 3
+    load_model(checkpoint_path(tmp_path / "compiled", "last"))  # no '_orig_mod.' prefixes in the weights

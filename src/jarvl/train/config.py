@@ -67,6 +67,10 @@ class RunConfig:
     device: str = "auto"
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
     progress: bool = True
+    # Train through torch.compile (the training forward; evaluation and generate stay eager). The first
+    # steps pay the compilation (minutes for paper-base); worth it on a GPU: there JAR paper-base went
+    # from 0.89x to 1.11x concat's samples/s (benchmarks/results/gpu_fusions_compiled.md).
+    compile: bool = False
 
 
 @dataclass

@@ -88,6 +88,9 @@ class Trainer:
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.info.local_rank] if self.info.device.type == "cuda" else None
             )
+        # The training forward; through torch.compile when asked (self.model stays the plain module, so
+        # checkpoints, evaluation and generate never see the compiled wrapper).
+        self.forward = torch.compile(self.ddp) if cfg.run.compile else self.ddp
         self.collate = Collator(self.tokenizer, cfg.model.vision.image_size, cfg.model.text.max_len, cfg.model.decoder.max_len)
         self.logger = MetricsLogger(self.run_dir, enabled=self.info.main)
         if self.info.main:
@@ -216,7 +219,7 @@ class Trainer:
                     # Every record of this batch was bad: still take part in DDP's gradient all-reduce.
                     loss = sum(p.sum() for p in self.model.parameters()) * 0.0
                 else:
-                    loss = self.ddp(batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl]).loss
+                    loss = self.forward(batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl]).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             total += float(loss.detach()) / chunks
