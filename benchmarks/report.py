@@ -120,6 +120,11 @@ def findings(sources: dict[str, dict]) -> list[dict]:
         out.append({"source": "train_speed", "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
                     "task": f"tiny on {j.get('threads', '?')} CPU threads, trainer end to end, alone on the machine", "held": sp >= MIN_SPEEDUP,
                     "detail": f"{j['trainer_samples_per_s']:.0f} / {c['trainer_samples_per_s']:.0f} samples/s = {sp:.2f}x{one}"})
+        if c.get("trainer_samples_per_s_compiled") and j.get("trainer_samples_per_s_compiled"):
+            jc, cc = j["trainer_samples_per_s_compiled"], c["trainer_samples_per_s_compiled"]
+            out.append({"source": "train_speed", "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
+                        "task": f"tiny on {j.get('threads', '?')} CPU threads, trainer with run.compile=true", "held": jc / cc >= MIN_SPEEDUP,
+                        "detail": f"{jc:.0f} / {cc:.0f} samples/s = {jc / cc:.2f}x"})
     for name in GPU_SOURCES:
         recs = {r["fusion"]: r for r in get(sources, name, "records", default=[]) or [] if r.get("status") == "ok"}
         c, j = recs.get("concat"), recs.get("jar")

@@ -71,8 +71,9 @@ def model_rate(trainer: Trainer, steps: int, threads: int | None = None) -> floa
     return steps * cfg.data.batch_size / (time.perf_counter() - start)
 
 
-def trainer_rate(cfg, steps: int) -> float:
-    """Samples/s of the real training loop (loader, step, logging), warm-up excluded."""
+def trainer_rate(cfg, steps: int, skip: float = 0.25) -> float:
+    """Samples/s of the real training loop (loader, step, logging); the first ``skip`` of the log rows
+    (warm-up, and compilation with run.compile) excluded."""
     tmp = Path(tempfile.mkdtemp())
     cfg.run.max_steps, cfg.run.log_every, cfg.run.progress = steps, max(1, steps // 12), False
     cfg.run.eval_every = cfg.run.checkpoint_every = 0
@@ -80,7 +81,7 @@ def trainer_rate(cfg, steps: int) -> float:
     try:
         Trainer(cfg, tmp).fit()
         rows = read_metrics(tmp, "train")
-        rows = rows[len(rows) // 4 :]  # the first steps pay for loader start-up and allocator warm-up
+        rows = rows[int(len(rows) * skip) :]  # the first steps pay for loader start-up and allocator warm-up
         return sum(r["samples_per_s"] for r in rows) / len(rows)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -92,6 +93,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--compile", action="store_true", help="also the trainer with run.compile=true (3x the steps, the first "
+                    "two thirds, where torch.compile compiles and recompiles for new prompt lengths, not timed)")
     ap.add_argument("--quick", action="store_true", help="a few steps only (for the test that keeps this script alive)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
@@ -107,21 +110,27 @@ def main() -> None:
                "model_samples_per_s": model_rate(trainer, steps),
                "model_samples_per_s_1_thread": model_rate(trainer, steps, threads=1),
                "trainer_samples_per_s": trainer_rate(build_experiment({}, overrides), steps)}
+        if args.compile:
+            row["trainer_samples_per_s_compiled"] = trainer_rate(build_experiment({}, overrides + ["run.compile=true"]), 3 * steps, skip=2 / 3)
         row["pipeline_over_training"] = row["pipeline_samples_per_s"] / row["trainer_samples_per_s"]
         rows.append(row)
         print(row, flush=True)
     base = {r["fusion"]: r for r in rows}
     threads = rows[0]["threads"] if rows else "?"
+    comp = args.compile
     lines = [f"| fusion | data pipeline samples/s | model step samples/s, 1 thread | model step samples/s, {threads} threads "
-             "| trainer samples/s | pipeline / trainer |", "|---|---|---|---|---|---|"]
+             "| trainer samples/s |" + (" trainer samples/s, torch.compile |" if comp else "") + " pipeline / trainer |",
+             "|---|---|---|---|---|" + ("---|" if comp else "") + "---|"]
     for r in rows:
         lines.append(f"| {r['fusion']} | {r['pipeline_samples_per_s']:.0f} | {r['model_samples_per_s_1_thread']:.0f} | "
-                     f"{r['model_samples_per_s']:.0f} | {r['trainer_samples_per_s']:.0f} | {r['pipeline_over_training']:.1f}x |")
+                     f"{r['model_samples_per_s']:.0f} | {r['trainer_samples_per_s']:.0f} |"
+                     + (f" {r['trainer_samples_per_s_compiled']:.0f} |" if comp else "") + f" {r['pipeline_over_training']:.1f}x |")
     if "jar" in base and "concat" in base:
         j, c = base["jar"], base["concat"]
         lines.append(f"\njar / concat samples/s: model step on 1 thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x, "
                      f"on {threads} threads {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x, "
-                     f"trainer end to end {j['trainer_samples_per_s'] / c['trainer_samples_per_s']:.2f}x")
+                     f"trainer end to end {j['trainer_samples_per_s'] / c['trainer_samples_per_s']:.2f}x"
+                     + (f", trainer compiled {j['trainer_samples_per_s_compiled'] / c['trainer_samples_per_s_compiled']:.2f}x" if comp else ""))
     md = (
         "# Training speed, tiny preset (batch %d, %d data worker(s))\n\n" % (args.batch_size, args.workers)
         + "\n".join(lines)

@@ -57,7 +57,8 @@ class SynthConfig:
         min_objects: fewest objects in a scene (>= 1).
         max_objects: most objects in a scene; must fit in the image without overlap.
         image_size: side of the square image in pixels (images are uint8[S, S, 3]).
-        families: the VQA question families to draw from, uniformly (see ``FAMILIES``).
+        families: the question families to draw from, uniformly (see ``FAMILIES``); entailment draws its
+            true/false claims from the same families (``entailment.FAMILY_OF``).
     """
 
     min_objects: int = 3
