@@ -124,7 +124,13 @@ def findings(sources: dict[str, dict]) -> list[dict]:
             jc, cc = j["trainer_samples_per_s_compiled"], c["trainer_samples_per_s_compiled"]
             out.append({"source": "train_speed", "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
                         "task": f"tiny on {j.get('threads', '?')} CPU threads, trainer with run.compile=true", "held": jc / cc >= MIN_SPEEDUP,
-                        "detail": f"{jc:.0f} / {cc:.0f} samples/s = {jc / cc:.2f}x"})
+                        "detail": f"{jc:.0f} / {cc:.0f} samples/s = {jc / cc:.2f}x"
+                                  + (" (compiled is slower than eager here for "
+                                     + ", ".join(f"{n}: {x['trainer_samples_per_s_compiled']:.0f} vs {x['trainer_samples_per_s']:.0f}"
+                                                 for n, x in (("jar", j), ("concat", c))
+                                                 if x["trainer_samples_per_s_compiled"] < x["trainer_samples_per_s"])
+                                     + "; the eager ratio is the one a CPU user gets)"
+                                     if min(jc - j["trainer_samples_per_s"], cc - c["trainer_samples_per_s"]) < 0 else "")})
     for name in GPU_SOURCES:
         recs = {r["fusion"]: r for r in get(sources, name, "records", default=[]) or [] if r.get("status") == "ok"}
         c, j = recs.get("concat"), recs.get("jar")
