@@ -126,8 +126,10 @@ def trends(arms: dict, base: dict, knobs: dict[str, list]) -> list[dict]:
             out[-1]["gains_points"] = [round(100 * g, 2) for g in gains]
             out[-1]["detail"] += "; gains per step: " + ", ".join(f"{100 * g:+.1f}" for g in gains) + " points"
     layers = got("layers", sorted(knobs.get("layers", [])))
-    add("deeper fusion helps", "16 layers 78.3, 32 layers 79.1", layers,
-        lambda p: p[-1][1]["test"]["mean"] > p[0][1]["test"]["mean"], lambda p: [compare(p[-1][1], p[0][1])])
+    # Every step deeper must help (as weighted > residual > none: the whole chain), not only the deepest beat the shallowest.
+    deeper = lambda p: [compare(p[i + 1][1], p[i][1]) for i in range(len(p) - 1)]  # noqa: E731
+    add("deeper fusion helps (each step deeper)", "16 layers 78.3, 32 layers 79.1", layers,
+        lambda p: all(d["diff"] > 0 for d in deeper(p)), deeper)
     return out
 
 

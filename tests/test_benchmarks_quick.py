@@ -181,3 +181,17 @@ def test_recipe_sweep_quick(tmp_path):
         assert run["returncode"] == 0, name
         assert run["curve"] and all(0.0 <= e["accuracy"] <= 1.0 for e in run["curve"]), name
     assert (tmp_path / "recipe_sweep_quick.png").exists()
+
+
+@pytest.mark.parametrize("means, held", [((0.60, 0.62, 0.64), True), ((0.611, 0.637, 0.626), False), ((0.64, 0.62, 0.66), False)])
+def test_ablation_trend_deeper_fusion_needs_every_step_deeper_to_help(means, held):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import ablations
+
+    def arm(mean):
+        return {"test": {"mean": mean, "std": 0.01, "values": [mean] * 3}, "seeds": [0, 1, 2]}
+
+    base = {"layers": 4}
+    arms = {"layers=2": arm(means[0]), "base": arm(means[1]), "layers=8": arm(means[2])}
+    (trend,) = [t for t in ablations.trends(arms, base, {"layers": [2, 4, 8]}) if t["finding"].startswith("deeper")]
+    assert trend["held"] is held
