@@ -40,10 +40,28 @@ def write_results(out_dir: Path, name: str, payload: dict, markdown: str) -> Non
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"command": command(), "machine": machine(), "date": datetime.date.today().isoformat()}
     (out_dir / f"{name}.json").write_text(json.dumps({**meta, **payload}, indent=1))
-    m = meta["machine"]
-    header = (
-        f"Command: `{meta['command']}`  \n"
-        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['threads']} threads)"
-        + (f", GPU {m['cuda']}" if m["cuda"] else "") + f"  \nDate: {meta['date']}\n\n"
+    (out_dir / f"{name}.md").write_text(header(meta) + markdown)
+
+
+def header(meta: dict) -> str:
+    """The md page's first lines: command (and the re-rendering command, if any), machine, date."""
+    m = meta.get("machine") or {}
+    again = f" (page re-rendered by `{meta['rendered_by']}`)" if meta.get("rendered_by") else ""
+    return (
+        f"Command: `{meta.get('command', '?')}`{again}  \n"
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, torch {m.get('torch')} ({m.get('threads')} threads)"
+        + (f", GPU {m['cuda']}" if m.get("cuda") else "") + f"  \nDate: {meta.get('date', '?')}\n\n"
     )
-    (out_dir / f"{name}.md").write_text(header + markdown)
+
+
+def restore_provenance(out_dir: Path, name: str, saved: dict) -> None:
+    """After ``--from-json`` re-wrote ``name.json``/``.md`` from ``saved`` results: the command, machine
+    and date are put back to the measurement's, and the re-rendering command is kept as ``rendered_by``."""
+    path = out_dir / f"{name}.json"
+    new = json.loads(path.read_text())
+    meta = {"command": saved.get("command", "?"), "machine": saved.get("machine"), "date": saved.get("date", "?"),
+            "rendered_by": new["command"]}
+    path.write_text(json.dumps({**new, **meta}, indent=1))
+    page = out_dir / f"{name}.md"
+    body = page.read_text().split("\n\n", 1)[1]  # everything after the header block
+    page.write_text(header(meta) + body)

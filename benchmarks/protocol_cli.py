@@ -16,7 +16,7 @@ from typing import Callable
 from jarvl.config import ConfigError, apply_overrides
 from jarvl.data.registry import open_dataset
 
-from common import command
+from common import command, restore_provenance
 from protocol import TASKS, Arm, Protocol, experiment, recipe, run_grid, steps_of, task_specs, train_size
 
 
@@ -130,14 +130,7 @@ def rerender(args: argparse.Namespace, name: str, render: Callable[[Path, str, d
     """``--from-json``: write the page and plots again from saved results, without training."""
     old = json.loads(args.from_json.read_text())
     render(args.out, name, old["settings"], old["results"], old.get("minutes", 0.0))
-    # The figures are the original command's: keep it as the command, and name the re-rendering beside it.
-    original = old.get("command", "?")
-    path = args.out / f"{name}.json"
-    new = json.loads(path.read_text())
-    new["rendered_by"], new["command"] = new["command"], original
-    path.write_text(json.dumps(new, indent=1))
-    md = (args.out / f"{name}.md").read_text().split("\n", 1)
-    (args.out / f"{name}.md").write_text(f"Command: `{original}` (page re-rendered by `{new['rendered_by']}`)  \n" + md[1])
+    restore_provenance(args.out, name, old)  # the figures are the original command's
     print(f"re-wrote {args.out / name}.md from {args.from_json}")
 
 

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, urlencode
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import write_results  # noqa: E402
+from common import restore_provenance, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 COST_SIZES = [32, 48, 64, 96, 128]
@@ -364,6 +364,10 @@ def markdown(payload: dict, fusions: list[str]) -> str:
     md = ["# Scaling with image size: concat vs JAR\n\n"]
     if payload.get("quick"):
         md.append("**Quick run (tiny grid, a few steps): the numbers below are not meaningful.**\n\n")
+    for f in payload.get("findings", []):
+        md.append(f"- {f['finding']} ({f['task']}): **{'yes' if f['held'] else 'no'}**: {f['detail']}.\n")
+    if payload.get("findings"):
+        md.append("\n")
     if cost["records"]:
         md += [
             f"## Cost, `{cost['preset']}` preset\n\n",
@@ -408,8 +412,36 @@ def markdown(payload: dict, fusions: list[str]) -> str:
 # ----------------------------------------------------------------------------- main
 
 
+def findings(payload: dict) -> list[dict]:
+    """The paper-facing verdicts (for report.py): JAR's cost advantage grows with the image, and its
+    accuracy stays within one standard deviation of concat's (over seeds) at every size."""
+    out = []
+    recs = payload["cost"]["records"]
+    by = {(r["fusion"], r["image_tokens"]): r for r in recs}
+    toks = sorted({t for f, t in by if f == "jar" and ("concat", t) in by})
+    if len(toks) >= 2:
+        ratios = [by[("jar", t)]["gflops"] / by[("concat", t)]["gflops"] for t in toks]
+        out.append({"finding": "jar's GFLOPs advantage over concat grows with image tokens", "task": f"{payload['cost']['preset']} cost",
+                    "held": all(b < a for a, b in zip(ratios, ratios[1:])),
+                    "detail": ", ".join(f"{t} tokens {r:.2f}x" for t, r in zip(toks, ratios))})
+    runs = payload["accuracy"]["runs"]
+    sizes = sorted({r["image_size"] for r in runs if r["fusion"] == "jar"} & {r["image_size"] for r in runs if r["fusion"] == "concat"})
+    if sizes and not payload.get("quick"):
+        parts, held = [], True
+        for size in sizes:
+            acc = {f: [r["test"]["accuracy"] for r in runs if r["fusion"] == f and r["image_size"] == size] for f in ("jar", "concat")}
+            j, c = statistics.mean(acc["jar"]), statistics.mean(acc["concat"])
+            c_std = statistics.stdev(acc["concat"]) if len(acc["concat"]) > 1 else 0.0
+            held &= j >= c - c_std
+            parts.append(f"{size}px jar {100 * j:.1f}% vs concat {100 * c:.1f}% +- {100 * c_std:.1f}")
+        out.append({"finding": "jar test accuracy within one std of concat's or better at every image size", "task": "tiny accuracy",
+                    "held": held, "detail": "; ".join(parts) + f" ({len(acc['jar'])} seeds)"})
+    return out
+
+
 def write(out: Path, payload: dict, fusions: list[str]) -> None:
     """scaling.json, scaling.md and the plots for what is done so far."""
+    payload["findings"] = findings(payload)
     out.mkdir(parents=True, exist_ok=True)
     if payload["cost"]["records"]:
         plot_cost(payload["cost"]["records"], payload["paper_base"], fusions, out / "scaling_cost.png")
@@ -423,12 +455,7 @@ def rerender(source: Path, out: Path, fusions: list[str]) -> int:
     saved = json.loads(source.read_text())
     payload = {k: v for k, v in saved.items() if k not in ("command", "machine", "date", "rendered_by")}
     write(out, payload, fusions)
-    path = out / "scaling.json"
-    new = json.loads(path.read_text())
-    new.update(rendered_by=new["command"], command=saved.get("command", "?"), machine=saved.get("machine"), date=saved.get("date"))
-    path.write_text(json.dumps(new, indent=1))
-    md = (out / "scaling.md").read_text().split("\n", 1)
-    (out / "scaling.md").write_text(f"Command: `{new['command']}` (page re-rendered by `{new['rendered_by']}`)  \n" + md[1])
+    restore_provenance(out, "scaling", saved)
     print(f"re-wrote {out / 'scaling.md'} from {source}")
     return 0
 

@@ -54,6 +54,10 @@ def test_scaling_quick(tmp_path):
     redone = json.loads((again / "scaling.json").read_text())
     assert redone["command"] == data["command"] and "--from-json" in redone["rendered_by"]
     assert redone["accuracy"]["runs"] == runs
+    (cost_finding,) = data["findings"]  # the accuracy verdict is left out of a quick run
+    gf = {(r["fusion"], r["image_tokens"]): r["gflops"] for r in data["cost"]["records"]}
+    assert cost_finding["held"] == (gf["jar", 64] / gf["concat", 64] < gf["jar", 16] / gf["concat", 16])
+    assert "16 tokens" in cost_finding["detail"] and "64 tokens" in cost_finding["detail"]
 
 
 def test_attention_maps_quick(tmp_path):
