@@ -190,7 +190,8 @@ def markdown(payload: dict) -> str:
         for a, s in arms.items():
             by_seed = dict(zip(s["seeds"], s["test"]["values"]))
             lines.append(f"| {task} | {a} | " + " | ".join(pct(by_seed.get(k)) for k in range(st["seeds"])) + " |")
-    return "\n".join(lines) + "\n" + ("\n" + C.provenance(payload["results"]) if C.provenance(payload["results"]) else "")
+    calls = C.provenance(payload["results"])  # '' unless several invocations were merged
+    return "\n".join(lines) + "\n" + (f"\n{calls}" if calls else "")
 
 
 
