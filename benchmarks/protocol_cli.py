@@ -30,7 +30,7 @@ def add_arguments(ap: argparse.ArgumentParser, defaults: Protocol) -> None:
     g.add_argument("--min-objects", type=int, default=defaults.min_objects, help=f"fewest objects per scene (default {defaults.min_objects})")
     g.add_argument("--max-objects", type=int, default=defaults.max_objects, help=f"most objects per scene (default {defaults.max_objects})")
     g.add_argument("--families", default=defaults.families,
-                   help=f"VQA question families, comma-separated, or 'all' (default {defaults.families})")
+                   help=f"question families (VQA's, and entailment's true/false claims), comma-separated, or 'all' (default {defaults.families})")
     g.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
                    help=f"held-out questions per split, test and comp (default {defaults.eval_samples})")
     g.add_argument("--val-samples", type=int, default=defaults.val_samples,

@@ -110,27 +110,7 @@ def findings(sources: dict[str, dict]) -> list[dict]:
             a, paper = j["activation_mb"] / c["activation_mb"], PAPER_FUSIONS["jar"]["memory_gb"] / PAPER_FUSIONS["concat"]["memory_gb"]
             out.append({"source": "flops", "finding": f"jar training memory <= {paper:.2f} x concat's (paper: 9 / 15 GB)", "task": preset,
                         "held": a <= paper, "detail": f"activations {j['activation_mb']:.0f} / {c['activation_mb']:.0f} MB = {a:.2f}x"})
-    speed = {r.get("fusion"): r for r in get(sources, "train_speed", "rows", default=[]) or [] if isinstance(r, dict)}
-    c, j = speed.get("concat"), speed.get("jar")
-    if c and j and c.get("trainer_samples_per_s"):
-        sp = j["trainer_samples_per_s"] / c["trainer_samples_per_s"]
-        one = (f"; the model step alone {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x"
-               + (f", on one thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x"
-                  if c.get("model_samples_per_s_1_thread") else "")) if c.get("model_samples_per_s") else ""
-        out.append({"source": "train_speed", "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
-                    "task": f"tiny on {j.get('threads', '?')} CPU threads, trainer end to end, alone on the machine", "held": sp >= MIN_SPEEDUP,
-                    "detail": f"{j['trainer_samples_per_s']:.0f} / {c['trainer_samples_per_s']:.0f} samples/s = {sp:.2f}x{one}"})
-        if c.get("trainer_samples_per_s_compiled") and j.get("trainer_samples_per_s_compiled"):
-            jc, cc = j["trainer_samples_per_s_compiled"], c["trainer_samples_per_s_compiled"]
-            out.append({"source": "train_speed", "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
-                        "task": f"tiny on {j.get('threads', '?')} CPU threads, trainer with run.compile=true", "held": jc / cc >= MIN_SPEEDUP,
-                        "detail": f"{jc:.0f} / {cc:.0f} samples/s = {jc / cc:.2f}x"
-                                  + (" (compiled is slower than eager here for "
-                                     + ", ".join(f"{n}: {x['trainer_samples_per_s_compiled']:.0f} vs {x['trainer_samples_per_s']:.0f}"
-                                                 for n, x in (("jar", j), ("concat", c))
-                                                 if x["trainer_samples_per_s_compiled"] < x["trainer_samples_per_s"])
-                                     + "; the eager ratio is the one a CPU user gets)"
-                                     if min(jc - j["trainer_samples_per_s"], cc - c["trainer_samples_per_s"]) < 0 else "")})
+    out += train_speed_findings(get(sources, "train_speed", "rows", default=[]) or [])
     for name in GPU_SOURCES:
         recs = {r["fusion"]: r for r in get(sources, name, "records", default=[]) or [] if r.get("status") == "ok"}
         c, j = recs.get("concat"), recs.get("jar")
@@ -142,6 +122,34 @@ def findings(sources: dict[str, dict]) -> list[dict]:
                         "held": sp >= MIN_SPEEDUP,
                         "detail": f"{j['train_samples_per_s']:.1f} / {c['train_samples_per_s']:.1f} samples/s = {sp:.2f}x "
                                   f"at batch {j.get('batch')}, bf16"})
+    return out
+
+
+def train_speed_findings(rows: list) -> list[dict]:
+    """train_speed.json's jar/concat samples/s verdicts: eager end to end, and compiled when it was measured."""
+    speed = {r.get("fusion"): r for r in rows if isinstance(r, dict)}
+    c, j = speed.get("concat"), speed.get("jar")
+    if not (c and j and c.get("trainer_samples_per_s")):
+        return []
+    where = f"tiny on {j.get('threads', '?')} CPU threads"
+    finding = f"jar training samples/s >= {MIN_SPEEDUP} x concat's"
+    sp = j["trainer_samples_per_s"] / c["trainer_samples_per_s"]
+    detail = f"{j['trainer_samples_per_s']:.0f} / {c['trainer_samples_per_s']:.0f} samples/s = {sp:.2f}x"
+    if c.get("model_samples_per_s"):
+        detail += f"; the model step alone {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x"
+        if c.get("model_samples_per_s_1_thread"):
+            detail += f", on one thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x"
+    out = [{"source": "train_speed", "finding": finding, "task": f"{where}, trainer end to end, alone on the machine",
+            "held": sp >= MIN_SPEEDUP, "detail": detail}]
+    jc, cc = j.get("trainer_samples_per_s_compiled"), c.get("trainer_samples_per_s_compiled")
+    if jc and cc:
+        detail = f"{jc:.0f} / {cc:.0f} samples/s = {jc / cc:.2f}x"
+        slower = [f"{n}: {x['trainer_samples_per_s_compiled']:.0f} vs {x['trainer_samples_per_s']:.0f}"
+                  for n, x in (("jar", j), ("concat", c)) if x["trainer_samples_per_s_compiled"] < x["trainer_samples_per_s"]]
+        if slower:
+            detail += f" (compiled is slower than eager here for {', '.join(slower)}; the eager ratio is the one a CPU user gets)"
+        out.append({"source": "train_speed", "finding": finding, "task": f"{where}, trainer with run.compile=true",
+                    "held": jc / cc >= MIN_SPEEDUP, "detail": detail})
     return out
 
 
