@@ -1,0 +1,75 @@
+"""Fast bisection harness: train a tiny model on cached one-object exists, eval yes/no on the 2000 test qs."""
+import argparse, json, math, sys, time, torch, numpy as np
+import torch.nn.functional as F
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+from jarvl.models.presets import get_preset
+from jarvl.models.model import JARVLModel
+from jarvl.data.tokenizer import Tokenizer
+from jarvl.data.collate import MEAN, STD
+from jarvl.config import apply_overrides
+
+p = argparse.ArgumentParser()
+p.add_argument("--data", required=True)
+p.add_argument("--fusion", default="jar")
+p.add_argument("--lr", type=float, default=3e-4)
+p.add_argument("--samples", type=int, default=45000)
+p.add_argument("--bs", type=int, default=64)
+p.add_argument("--eval_every", type=int, default=3200)
+p.add_argument("--set", action="append", default=[])
+p.add_argument("--variant", default="")
+p.add_argument("--seed", type=int, default=0)
+p.add_argument("--wd", type=float, default=0.05)
+p.add_argument("--out", default="")
+a = p.parse_args()
+torch.manual_seed(a.seed)
+torch.set_num_threads(1)
+d = torch.load(a.data, weights_only=False)
+tok = Tokenizer.load(a.data + ".tok.json")
+cfg = get_preset("tiny", a.fusion)
+cfg.fusion.gate_init = 1.0
+cfg.text.vocab_size = tok.vocab_size
+cfg = apply_overrides(cfg, a.set)
+import variants
+model = variants.build(a.variant, cfg) if a.variant else JARVLModel(cfg)
+mean = torch.tensor(MEAN).view(1, 3, 1, 1); std = torch.tensor(STD).view(1, 3, 1, 1)
+def prep(split, idx):
+    s = d[split]
+    im = (s["images"][idx].permute(0, 3, 1, 2).float() - mean) / std
+    ids = s["ids"][idx]; tg = s["targets"][idx]
+    L = int((ids != 0).sum(1).max()); T = int((tg != 0).sum(1).max())
+    ids = ids[:, :L]; tg = tg[:, :T]
+    return im, ids, ids != 0, tg
+decay = [p_ for n, p_ in model.named_parameters() if p_.ndim >= 2]
+nodecay = [p_ for n, p_ in model.named_parameters() if p_.ndim < 2]
+opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0}], lr=a.lr, betas=(0.9, 0.98))
+steps = a.samples // a.bs
+yes, no = tok.encode("yes")[0], tok.encode("no")[0]
+def evaluate():
+    model.eval(); correct = 0
+    with torch.no_grad():
+        for i in range(0, 2000, 500):
+            idx = torch.arange(i, i + 500)
+            im, ids, m, tg = prep("test", idx)
+            logits = model(im, ids, m, tg).logits[:, 0]
+            pred = torch.where(logits[:, yes] > logits[:, no], yes, no)
+            correct += (pred == tg[:, 0]).sum().item()
+    model.train(); return correct / 20
+n = d["train"]["ids"].shape[0]
+g = torch.Generator().manual_seed(a.seed)
+perm = torch.randperm(n, generator=g)
+curve = []; t0 = time.time(); seen = 0; losses = []
+for step in range(steps):
+    lr = a.lr * min(1, (step + 1) / 100)
+    for gr in opt.param_groups: gr["lr"] = lr
+    idx = perm[(step * a.bs) % n: (step * a.bs) % n + a.bs]
+    im, ids, m, tg = prep("train", idx)
+    out = model(im, ids, m, tg)
+    loss = out.loss + (variants.aux_loss(model, out) if hasattr(variants, "aux_loss") and a.variant else 0)
+    opt.zero_grad(); loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
+    seen += a.bs; losses.append(out.loss.item())
+    if seen % a.eval_every < a.bs or step == steps - 1:
+        acc = evaluate(); curve.append((seen, acc))
+        print(f"{a.variant or a.fusion} {seen:6d} loss {np.mean(losses[-50:]):.3f} acc {acc:.1f} t {time.time()-t0:.0f}s", flush=True)
+if a.out:
+    json.dump(dict(args=vars(a), curve=curve, time=time.time() - t0), open(a.out, "w"))
