@@ -6,7 +6,7 @@ from jarvl.models.model import JARVLModel
 from jarvl.data.collate import MEAN, STD
 from jarvl.data.tokenizer import Tokenizer
 torch.manual_seed(0)
-d = torch.load(sys.argv[1], weights_only=False)
+d = torch.load(sys.argv[1], weights_only=True)
 tok = Tokenizer.load(sys.argv[1] + ".tok.json")
 cfg = get_preset("tiny"); cfg.fusion.gate_init = 1.0; cfg.text.vocab_size = tok.vocab_size
 m = JARVLModel(cfg).eval()

@@ -1,9 +1,7 @@
 """Fast bisection harness: train a tiny model on cached one-object exists, eval yes/no on the 2000 test qs."""
-import argparse, json, math, sys, time, torch, numpy as np
-import torch.nn.functional as F
+import argparse, json, sys, time, torch, numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from jarvl.models.presets import get_preset
-from jarvl.models.model import JARVLModel
 from jarvl.data.tokenizer import Tokenizer
 from jarvl.data.collate import MEAN, STD
 from jarvl.config import apply_overrides
@@ -23,14 +21,14 @@ p.add_argument("--out", default="")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(1)
-d = torch.load(a.data, weights_only=False)
+d = torch.load(a.data, weights_only=True)
 tok = Tokenizer.load(a.data + ".tok.json")
 cfg = get_preset("tiny", a.fusion)
 cfg.fusion.gate_init = 1.0
 cfg.text.vocab_size = tok.vocab_size
 cfg = apply_overrides(cfg, a.set)
 import variants
-model = variants.build(a.variant, cfg) if a.variant else JARVLModel(cfg)
+model = variants.build(a.variant, cfg)
 mean = torch.tensor(MEAN).view(1, 3, 1, 1); std = torch.tensor(STD).view(1, 3, 1, 1)
 def prep(split, idx):
     s = d[split]
@@ -64,7 +62,7 @@ for step in range(steps):
     idx = perm[(step * a.bs) % n: (step * a.bs) % n + a.bs]
     im, ids, m, tg = prep("train", idx)
     out = model(im, ids, m, tg)
-    loss = out.loss + (variants.aux_loss(model, out) if hasattr(variants, "aux_loss") and a.variant else 0)
+    loss = out.loss
     opt.zero_grad(); loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
     seen += a.bs; losses.append(out.loss.item())

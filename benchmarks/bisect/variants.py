@@ -1,76 +1,73 @@
-import math, torch, types
-import torch.nn.functional as F
+"""Named model variants for the bisection harness: FiLM, FiLM/JAR hybrids, and JAR with one part changed.
+
+``build(name, cfg)``: ``film``; ``hyb_<parts>`` (see ``film.Hybrid``); otherwise the tiny JAR model with
+each of these words in ``name`` applied: ``sigmoid`` (sigmoid attention, bias -log S, in the gated
+cross-attentions), ``mult`` (their attended values multiplied by a linear map of the query), ``tokens``
+(they read the image tokens instead of the resampled latents f_N).
+"""
+import math
+import types
+
+import torch
 from torch import nn
-from jarvl.models.model import JARVLModel
+
 from jarvl.models.fusions.gated import GatedCrossAttention
+from jarvl.models.layers import init_weights
+from jarvl.models.model import JARVLModel
 
-def attn_core(attn, x, ctx, kind):
-    q = attn._split(attn.q(x)); k, v = attn.kv(ctx).chunk(2, dim=-1); k, v = attn._split(k), attn._split(v)
+
+def attend(attn, x, ctx, kind):
+    """The attended values of ``attn`` (before its output projection), softmax or sigmoid weights."""
+    q = attn._split(attn.q(x))
+    k, v = (attn._split(t) for t in attn.kv(ctx).chunk(2, dim=-1))
     s = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-    if kind == "sigmoid":
-        w = torch.sigmoid(s - math.log(k.shape[2]))
-    else:
-        w = s.softmax(-1)
-    o = (w @ v).transpose(1, 2).reshape(x.shape)
-    return o
+    w = torch.sigmoid(s - math.log(k.shape[2])) if kind == "sigmoid" else s.softmax(-1)
+    return (w @ v).transpose(1, 2).reshape(x.shape)
 
-def patch_gca(mod, kind, mult):
+
+def patch_gated(mod, kind, mult):
+    """Replace ``mod``'s forward (Eq. 3) by one with ``kind`` attention and, with ``mult``, a product read-out."""
     if mult:
-        mod.mult = nn.Linear(mod.norm_t.normalized_shape[0], mod.norm_t.normalized_shape[0])
+        width = mod.norm_t.normalized_shape[0]
+        mod.mult = nn.Linear(width, width)  # initialised by build(), after every layer exists (the results' RNG order)
+
     def forward(self, t, f, f_mask=None, *, return_attn=False):
         t = self.norm_t(t)
-        o = attn_core(self.attn, t, self.norm_f(f), kind)
+        o = attend(self.attn, t, self.norm_f(f), kind)
         if mult:
             o = o * self.mult(t)
-        cross = self.attn.out(o)
-        p = t + self.alpha(cross)
+        p = t + self.alpha(self.attn.out(o))
         return p + self.beta(self.mlp(p)), None
+
     mod.forward = types.MethodType(forward, mod)
 
-def build(name, cfg):
-    m = JARVLModel(cfg)
-    kind = "sigmoid" if "sigmoid" in name else "softmax"
-    mult = "mult" in name
-    for mod in m.modules():
-        if isinstance(mod, GatedCrossAttention):
-            patch_gca(mod, kind, mult)
-    if mult:  # init the new linears like the rest
-        from jarvl.models.layers import init_weights
-        for mod in m.modules():
-            if isinstance(mod, GatedCrossAttention): init_weights(mod.mult)
-    return m
 
-_build = build
+class Tokens(nn.Module):
+    """Stands in for the image resampler: the image tokens themselves, float[B, M, D] -> float[B, M, D]."""
+
+    def forward(self, x, mask=None, *, return_attn=False):
+        return x, None
+
+
 def build(name, cfg):
+    """The model called ``name`` (see the module docstring)."""
     if name == "film":
         from film import FiLM
+
         return FiLM(cfg.text.vocab_size)
-    return _build(name, cfg)
-
-from jarvl.models.fusions.jar import JARFusion
-from jarvl.models.fusions.base import FusionOutput
-def jar_forward_tokens(self, image, text, text_mask):
-    f_n, _ = self.image_resampler(image, None)
-    t_n, _ = self.text_resampler(text, text_mask)
-    t = t_n; fused = t_n
-    for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
-        if i > 0: t = self._combine(t_n, fused, i - 1)
-        fused, _ = fuse(t, image if self._read_tokens else f_n)
-        for layer in layers: fused = layer(fused)
-    mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
-    return FusionOutput(self.norm(fused), mask, {})
-
-_build2 = build
-def build(name, cfg):
-    m = _build2(name, cfg)
-    if "tokens" in name:
-        m.fusion._read_tokens = True
-        m.fusion.forward = types.MethodType(jar_forward_tokens, m.fusion)
-    return m
-
-_build3 = build
-def build(name, cfg):
     if name.startswith("hyb_"):
         from film import Hybrid
+
         return Hybrid(cfg, name[4:])
-    return _build3(name, cfg)
+    m = JARVLModel(cfg)
+    kind = "sigmoid" if "sigmoid" in name else "softmax"
+    if kind == "sigmoid" or "mult" in name:
+        for mod in m.modules():
+            if isinstance(mod, GatedCrossAttention):
+                patch_gated(mod, kind, "mult" in name)
+        for mod in m.modules():
+            if hasattr(mod, "mult"):
+                init_weights(mod.mult)
+    if "tokens" in name:
+        m.fusion.image_resampler = Tokens()
+    return m
