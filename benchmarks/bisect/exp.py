@@ -32,7 +32,10 @@ model = variants.build(a.variant, cfg)
 mean = torch.tensor(MEAN).view(1, 3, 1, 1); std = torch.tensor(STD).view(1, 3, 1, 1)
 def prep(split, idx):
     s = d[split]
-    im = (s["images"][idx].permute(0, 3, 1, 2).float() - mean) / std
+    if "oracle" in a.variant:
+        im = s["objects"][idx]
+    else:
+        im = (s["images"][idx].permute(0, 3, 1, 2).float() - mean) / std
     ids = s["ids"][idx]; tg = s["targets"][idx]
     L = int((ids != 0).sum(1).max()); T = int((tg != 0).sum(1).max())
     ids = ids[:, :L]; tg = tg[:, :T]

@@ -50,6 +50,30 @@ from jarvl.models.image_encoder import ImageEncoder
 from jarvl.models.decoder import Decoder
 from jarvl.models.layers import init_weights
 
+def make_stem(words, width, patch):
+    """JAR's ConvStem with the changes named in ``words``: ``gnc`` per-channel GroupNorm, ``bn`` BatchNorm,
+    ``nonorm`` none; ``relu``; ``k4`` 4x4 kernels (FiLM's); ``endnorm`` norm + activation after the last
+    conv too; ``torchinit`` PyTorch's default conv init instead of jar's init_weights."""
+    import math
+    steps = int(math.log2(patch))
+    chans = [3] + [max(16, width // 2 ** (steps - i)) for i in range(1, steps)] + [width]
+    k, pad = (4, 1) if "k4" in words else (3, 1)
+    def norm(c):
+        if "bn" in words: return nn.BatchNorm2d(c)
+        if "gnc" in words: return nn.GroupNorm(c, c)
+        if "nonorm" in words: return nn.Identity()
+        return nn.GroupNorm(1, c)
+    act = nn.ReLU if "relu" in words else nn.GELU
+    layers = []
+    for i in range(steps):
+        layers.append(nn.Conv2d(chans[i], chans[i + 1], k, stride=2, padding=pad))
+        if i < steps - 1 or "endnorm" in words:
+            layers += [norm(chans[i + 1]), act()]
+    net = nn.Sequential(*layers)
+    if "torchinit" not in words:
+        net.apply(init_weights)
+    return net
+
 class Hybrid(FiLM):
     """FiLM with one part swapped for JAR's: text (jar text encoder, mean-pooled), image (jar ViT), decoder."""
     def __init__(self, cfg, swap):
@@ -64,6 +88,8 @@ class Hybrid(FiLM):
             self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
         for name in ("text", "text_out", "img", "img_out", "to_mem", "decoder"):
             if hasattr(self, name): getattr(self, name).apply(init_weights)
+        if "image" in swap and "stem" in swap and swap != "image_stem":
+            self.img.stem = make_stem(swap.split("_"), cfg.vision.width, cfg.vision.patch_size)
     def forward(self, images, ids, mask, targets):
         if "image" in self.swap:
             if "stem" in self.swap:

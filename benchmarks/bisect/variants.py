@@ -3,7 +3,8 @@
 ``build(name, cfg)``: ``film``; ``hyb_<parts>`` (see ``film.Hybrid``); otherwise the tiny JAR model with
 each of these words in ``name`` applied: ``sigmoid`` (sigmoid attention, bias -log S, in the gated
 cross-attentions), ``mult`` (their attended values multiplied by a linear map of the query), ``tokens``
-(they read the image tokens instead of the resampled latents f_N).
+(they read the image tokens instead of the resampled latents f_N); ``jarstem_<words>``: JAR with the
+stem ``film.make_stem(words)``.
 """
 import math
 import types
@@ -49,6 +50,75 @@ class Tokens(nn.Module):
         return x, None
 
 
+class Oracle(nn.Module):
+    """Stands in for the image encoder with the scene's state: int[B, 5] (shape, colour, size, x, y) ->
+    float[B, 64, D]: the 8x8 cell under the object holds embeddings of its shape, colour and size, the
+    other cells a learned background vector; all cells add the encoder's sin-cos positions."""
+
+    def __init__(self, width, positions):
+        super().__init__()
+        self.shape, self.color, self.size = nn.Embedding(3, width), nn.Embedding(16, width), nn.Embedding(2, width)
+        self.bg = nn.Parameter(torch.randn(width) * 0.02)
+        self.register_buffer("pos", positions)
+
+    def forward(self, obj):
+        b = obj.shape[0]
+        cell = (obj[:, 4] // 8) * 8 + obj[:, 3] // 8
+        x = self.bg.expand(b, 64, -1).clone()
+        x[torch.arange(b), cell] = self.shape(obj[:, 0]) + self.color(obj[:, 1]) + self.size(obj[:, 2])
+        return x + self.pos
+
+
+class LocalBias(nn.Module):
+    """A 2-D locality prior for a latent resampler: latent i has a home cell on a sqrt(N) x sqrt(N) grid over
+    the g x g token grid; its logit for token m gets -gamma_h * squared distance (gamma per head, learned)."""
+
+    def __init__(self, n, grid, heads, gamma=1.0):
+        super().__init__()
+        k = int(n ** 0.5); step = grid / k
+        home = (torch.arange(k).float() + 0.5) * step - 0.5
+        hy, hx = torch.meshgrid(home, home, indexing="ij")
+        ty, tx = torch.meshgrid(torch.arange(grid).float(), torch.arange(grid).float(), indexing="ij")
+        d2 = (hy.flatten()[:, None] - ty.flatten()[None]) ** 2 + (hx.flatten()[:, None] - tx.flatten()[None]) ** 2
+        self.register_buffer("d2", d2)  # (N, S)
+        self.log_gamma = nn.Parameter(torch.full((heads, 1, 1), math.log(gamma)))
+
+    def forward(self):
+        return -self.log_gamma.exp() * self.d2  # (h, N, S)
+
+
+def local_resampler(res, grid, gamma):
+    """Give LatentResampler ``res`` the locality prior (its Eq. 2 forward with the bias added to the logits)."""
+    heads = res.attn.heads
+    res.local = LocalBias(res.queries.shape[1], grid, heads, gamma)
+
+    def forward(self, x, mask=None, *, return_attn=False):
+        q0 = self.queries.expand(x.shape[0], -1, -1)
+        a = self.attn
+        q = a._split(a.q(self.norm_q(q0)))
+        k, v = (a._split(t) for t in a.kv(self.norm_x(x)).chunk(2, dim=-1))
+        z = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=self.local()[None])
+        z = q0 + a.out(z.transpose(1, 2).reshape(q0.shape))
+        z = z + self.mlp(self.norm_mlp(z))
+        return self.proj(z), None
+
+    res.forward = types.MethodType(forward, res)
+
+
+def add_null(mod):
+    """Give GatedCrossAttention ``mod`` a learned null token appended to its context (an attention sink:
+    attention mass on the real tokens then means that something matched)."""
+    width = mod.norm_t.normalized_shape[0]
+    mod.null = nn.Parameter(torch.randn(1, 1, width))
+    inner = mod.forward
+
+    def forward(t, f, f_mask=None, *, return_attn=False):
+        f = torch.cat([f, mod.null.expand(f.shape[0], -1, -1)], 1)
+        return inner(t, f, None, return_attn=return_attn)
+
+    mod.forward = forward
+
+
 def build(name, cfg):
     """The model called ``name`` (see the module docstring)."""
     if name == "film":
@@ -70,4 +140,17 @@ def build(name, cfg):
                 init_weights(mod.mult)
     if "tokens" in name:
         m.fusion.image_resampler = Tokens()
+    if "null" in name:
+        for mod in list(m.modules()):
+            if isinstance(mod, GatedCrossAttention):
+                add_null(mod)
+    if "local" in name:
+        gamma = float(name.split("local")[1].split("_")[0] or 1.0)
+        local_resampler(m.fusion.image_resampler, cfg.vision.image_size // cfg.vision.patch_size, gamma)
+    if "oracle" in name:
+        m.image_encoder = Oracle(cfg.vision.width, m.image_encoder.pos)
+    if name.startswith("jarstem_"):
+        from film import make_stem
+
+        m.image_encoder.stem = make_stem(name.split("_"), cfg.vision.width, cfg.vision.patch_size)
     return m
