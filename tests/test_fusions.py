@@ -80,6 +80,39 @@ def test_gated_cross_attention_is_eq3():
     assert torch.allclose(block(t, f)[0], expected, atol=1e-6)
 
 
+def test_match_scores_read_out_the_best_logit():
+    torch.manual_seed(0)
+    block = GatedCrossAttention(D, H, gate_init=1.0, match_scores=True)
+    t, f = torch.randn(2, 4, D), torch.randn(2, 7, D)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    a = block.attn
+    tn, fn = block.norm_t(t), block.norm_f(f)
+    q = a._split(a.q(tn))
+    k = a._split(a.kv(fn).chunk(2, dim=-1)[0])
+    logits = (q @ k.transpose(-2, -1)) / (D // H) ** 0.5
+    logits = logits.masked_fill(~mask[:, None, None, :], float("-inf"))
+    best = logits.amax(-1).transpose(1, 2)  # (B, N, heads)
+    cross = a(tn, fn, key_mask=mask)[0] + block.score(best)
+    p = tn + torch.tanh(torch.tensor(1.0)) * cross
+    expected = p + torch.tanh(torch.tensor(1.0)) * block.mlp(p)
+    assert torch.allclose(block(t, f, mask)[0], expected, atol=1e-5)
+    # padded keys are never the best match: changing them changes nothing
+    f2 = f.clone()
+    f2[1, 5:] = 50.0
+    assert torch.allclose(block(t, f, mask)[0], block(t, f2, mask)[0], atol=1e-5)
+
+
+def test_jar_on_image_tokens_has_no_image_resampler():
+    fusion = build_fusion(FusionConfig(num_tokens=4, iterations=2, layers=2, image_context="tokens", match_scores=True), width=D, heads=H)
+    assert fusion.image_resampler is None
+    fusion.return_attn = True
+    image, text, mask = _inputs()
+    out = fusion(image, text, mask)
+    assert out.tokens.shape == (2, 4, D)
+    assert out.diagnostics["attn/fuse0"].shape == (2, 4, 20)  # the text latents read all M = 20 tokens
+
+
 @pytest.mark.parametrize("cls", [LatentResampler, SpatialResampler])
 def test_resamplers_ignore_masked_tokens(cls):
     torch.manual_seed(0)

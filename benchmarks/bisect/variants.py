@@ -105,6 +105,28 @@ def local_resampler(res, grid, gamma):
     res.forward = types.MethodType(forward, res)
 
 
+def add_logit_readout(mod):
+    """Expose GatedCrossAttention ``mod``'s match scores: per query and head the max attention logit over the
+    context (before softmax hides it) is mapped by a linear layer to the width and added to the attention output."""
+    width = mod.norm_t.normalized_shape[0]
+    heads = mod.attn.heads
+    mod.score = nn.Linear(heads, width)
+
+    def forward(t, f, f_mask=None, *, return_attn=False):
+        self = mod
+        t = self.norm_t(t)
+        a = self.attn
+        q = a._split(a.q(t))
+        k, v = (a._split(x) for x in a.kv(self.norm_f(f)).chunk(2, dim=-1))
+        s = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, N, S)
+        o = (s.softmax(-1) @ v).transpose(1, 2).reshape(t.shape)
+        o = a.out(o) + self.score(s.amax(-1).transpose(1, 2))
+        p = t + self.alpha(o)
+        return p + self.beta(self.mlp(p)), None
+
+    mod.forward = forward
+
+
 def add_null(mod):
     """Give GatedCrossAttention ``mod`` a learned null token appended to its context (an attention sink:
     attention mass on the real tokens then means that something matched)."""
@@ -140,6 +162,15 @@ def build(name, cfg):
                 init_weights(mod.mult)
     if "tokens" in name:
         m.fusion.image_resampler = Tokens()
+    for mod in m.modules():
+        if hasattr(mod, "score"):
+            init_weights(mod.score)
+    if "textok" in name:  # the text tokens themselves as the text latents (no text resampler)
+        m.fusion.text_resampler = Tokens()
+    if "lmax" in name:
+        for mod in list(m.modules()):
+            if isinstance(mod, GatedCrossAttention):
+                add_logit_readout(mod)
     if "null" in name:
         for mod in list(m.modules()):
             if isinstance(mod, GatedCrossAttention):

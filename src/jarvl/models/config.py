@@ -56,6 +56,13 @@ class FusionConfig:
     resampling: Literal["latent", "spatial"] = "latent"  # Eq. 2, or TokenLearner
     gate_init: float = 0.0  # initial alpha, beta of the tanh gates (Eq. 3)
     heads: int = 0  # 0: the model's heads
+    # Gated cross-attentions (jar, cross_attention) add each query's best logit per head to their
+    # output (GatedCrossAttention): the match score softmax hides. False = the paper's Eq. 3.
+    match_scores: bool = False
+    # What jar's gated cross-attentions read: the resampled image latents f_N (the paper's Eq. 3,
+    # O(N^2) per iteration) or the M image tokens themselves (O(N M); a sparse object is not
+    # averaged away by the question-free image resampler).
+    image_context: Literal["latents", "tokens"] = "latents"
 
     @property
     def layers_per_iteration(self) -> int:

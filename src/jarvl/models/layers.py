@@ -75,6 +75,28 @@ class Attention(nn.Module):
         return self.out(out), attn
 
 
+    def with_max_logits(
+        self, x: torch.Tensor, context: torch.Tensor, *, key_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Cross-attention that also returns each query's best logit per head.
+
+        x float[B, T, D], context float[B, S, Dc] -> (output float[B, T, D], attention float[B, T, S]
+        averaged over heads, max logit float[B, T, heads]). The logits are computed explicitly (no
+        fused kernel): the max over keys is what a fused kernel cannot return.
+        """
+        q = self._split(self.q(x))
+        k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
+        scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, S)
+        if key_mask is not None:
+            scores = scores.masked_fill(~key_padding_bias(key_mask), float("-inf"))
+        weights = scores.softmax(dim=-1)
+        out = (weights @ v).transpose(1, 2).reshape(x.shape)
+        best = scores.amax(dim=-1).transpose(1, 2)  # (B, T, h)
+        if key_mask is not None:
+            best = best.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)
+        return self.out(out), weights.mean(dim=1), best
+
+
 class MLP(nn.Module):
     """Two-layer GELU MLP: float[..., D] -> float[..., D]."""
 

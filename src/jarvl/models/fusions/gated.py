@@ -13,13 +13,22 @@ class GatedCrossAttention(nn.Module):
 
     ``t`` float[B, N, D] queries ``f`` float[B, S, D] (``f_mask`` bool[B, S]). With
     alpha = beta = 0 the output is LN(t): the image pathway starts as the identity.
+
+    With ``match_scores`` Phi also reads out what softmax hides: per query and head, the largest
+    attention logit over the context (how well the best key matches) goes through a linear map
+    ``score`` (heads -> D) and is added to the attention output. The logit q.k is a bilinear match
+    between a text latent and an image token; softmax weights sum to one whether or not anything
+    matches, so without this read-out "is there a blue triangle?" has no first-order signal.
     """
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False
+    ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
         self.norm_f = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
+        self.score = nn.Linear(heads, dim) if match_scores else None
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
         self.beta = TanhGate(gate_init)
@@ -29,6 +38,11 @@ class GatedCrossAttention(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None)."""
         t = self.norm_t(t)
-        cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
+        if self.score is None:
+            cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
+        else:
+            cross, attn, best = self.attn.with_max_logits(t, self.norm_f(f), key_mask=f_mask)
+            cross = cross + self.score(best)
+            attn = attn if return_attn else None
         p = t + self.alpha(cross)
         return p + self.beta(self.mlp(p)), attn

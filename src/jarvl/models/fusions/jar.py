@@ -22,16 +22,21 @@ class JARFusion(Fusion):
     Iteration i (Eq. 4): t_i = combine(t_N, F_{i-1}) (t_1 = t_N); F_i = T_i(Eq3(t_i, f_N)).
     ``combine``: weighted t_N + w_i F (learned scalar w_i, init 1) | residual t_N + F | none F.
     T_i is ``cfg.layers_per_iteration`` pre-LN transformer layers [choice: "32 layers" = K x layers].
+    With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
+    resampler); ``cfg.match_scores`` adds the best-logit read-out to Eq. 3 (GatedCrossAttention).
     """
 
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
         super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
         n, h = cfg.num_tokens, self.heads
         # Separate learned queries for image and text [choice].
-        self.image_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio)
+        self.image_resampler = (
+            build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
+        )
         self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio)
         self.fuse = nn.ModuleList(
-            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init) for _ in range(cfg.iterations)
+            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores)
+            for _ in range(cfg.iterations)
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)
         self.combine_weights = nn.Parameter(torch.ones(max(0, cfg.iterations - 1)))
@@ -48,7 +53,10 @@ class JARFusion(Fusion):
     def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
         """See the class docstring for shapes."""
         diag: dict[str, torch.Tensor] = {}
-        f_n, attn_img = self.image_resampler(image, None, return_attn=self.return_attn)  # (B, N, D)
+        if self.image_resampler is None:
+            f_n, attn_img = image, None  # (B, M, D)
+        else:
+            f_n, attn_img = self.image_resampler(image, None, return_attn=self.return_attn)  # (B, N, D)
         t_n, attn_txt = self.text_resampler(text, text_mask, return_attn=self.return_attn)  # (B, N, D)
         t = t_n
         fused = t_n
@@ -62,6 +70,7 @@ class JARFusion(Fusion):
                 diag[f"attn/fuse{i}"] = attn.detach()
         if attn_img is not None:
             diag["attn/image_resampler"] = attn_img.detach()
+        if attn_txt is not None:
             diag["attn/text_resampler"] = attn_txt.detach()
         diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
         mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
