@@ -55,6 +55,10 @@ def make_stem(words, width, patch):
     ``nonorm`` none; ``relu``; ``k4`` 4x4 kernels (FiLM's); ``endnorm`` norm + activation after the last
     conv too; ``torchinit`` PyTorch's default conv init instead of jar's init_weights."""
     import math
+    if "film" in words:  # FiLM's stem (two 4x4 stride-2 convs, BatchNorm, ReLU), then a stride-(patch/4) conv to the width
+        return nn.Sequential(nn.Conv2d(3, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+                             nn.Conv2d(64, 64, 4, 2, 1), nn.BatchNorm2d(64), nn.ReLU(),
+                             nn.Conv2d(64, width, patch // 4, patch // 4))
     steps = int(math.log2(patch))
     chans = [3] + [max(16, width // 2 ** (steps - i)) for i in range(1, steps)] + [width]
     k, pad = (4, 1) if "k4" in words else (3, 1)
