@@ -7,18 +7,22 @@ from jarvl.data.collate import image_tensor
 from jarvl.config import from_dict
 from jarvl.data.synthetic.config import SHAPES, SIZES, COLORS
 
-def build(opts, n_train, out, test_opts=None):
+def build(opts, n_train, out, test_opts=None, task="vqa", tok_path=None):
     cfg = from_dict(SynthConfig, opts)
-    tr = SyntheticDataset("vqa", "train", n_train, 0, cfg)
+    tr = SyntheticDataset(task, "train", n_train, 0, cfg)
     te = SyntheticDataset("vqa", "test", 2000, 0, from_dict(SynthConfig, test_opts or opts))
     texts = [t for i in range(min(n_train, 20000)) for t in (tr.item(i).prompt, tr.item(i).target)]
-    tok = train_tokenizer(texts, 512)
+    if tok_path:  # reuse another cache's tokenizer (a pre-training set and its task share one vocabulary)
+        from jarvl.data.tokenizer import Tokenizer
+        tok = Tokenizer.load(tok_path)
+    else:
+        tok = train_tokenizer(texts, 512)
     def conv(ds):
         imgs, ps, ts, fam, objs = [], [], [], [], []
         for i in range(len(ds)):
             s = ds[i]
             imgs.append(s.image); ps.append(s.prompt); ts.append(s.target); fam.append(s.family)
-            o = ds.item(i).scene.objects[0]  # the first object's state, for the oracle variant
+            o = min(ds.item(i).scene.objects, key=lambda o: (o.x, o.y))  # the first object's state, for the oracle variant
             objs.append([SHAPES.index(o.shape), list(COLORS).index(o.color), SIZES.index(o.size), o.x, o.y])
         imgs = torch.from_numpy(np.stack(imgs))
         ids = torch.tensor(tok.encode_batch(ps, max_len=24, pad=True))
@@ -30,5 +34,6 @@ def build(opts, n_train, out, test_opts=None):
 
 if __name__ == "__main__":
     import json
-    # argv: train options (JSON), train size, output path, [test options (JSON), default the train ones]
-    build(json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]) if len(sys.argv) > 4 else None)
+    # argv: train options (JSON), train size, output path, [test options (JSON) or "", [train task, [tokenizer to reuse]]]
+    args = sys.argv[1:] + [""] * 3
+    build(json.loads(args[0]), int(args[1]), args[2], json.loads(args[3]) if args[3] else None, args[4] or "vqa", args[5] or None)

@@ -18,6 +18,8 @@ p.add_argument("--variant", default="")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--wd", type=float, default=0.05)
 p.add_argument("--out", default="")
+p.add_argument("--pre", default="", help="a cache (same tokenizer) to train on first, e.g. captions")
+p.add_argument("--pre_samples", type=int, default=0)
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(1)
@@ -30,9 +32,12 @@ cfg = apply_overrides(cfg, a.set)
 import variants
 model = variants.build(a.variant, cfg)
 mean = torch.tensor(MEAN).view(1, 3, 1, 1); std = torch.tensor(STD).view(1, 3, 1, 1)
+pre = torch.load(a.pre, weights_only=True) if a.pre else None
 def prep(split, idx):
-    s = d[split]
-    if "oracle" in a.variant:
+    s = pre["train"] if split == "pre" else d[split]
+    if "oraclepix" in a.variant:
+        im = (s["objects"][idx], (s["images"][idx].permute(0, 3, 1, 2).float() - mean) / std)
+    elif "oracle" in a.variant:
         im = s["objects"][idx]
     else:
         im = (s["images"][idx].permute(0, 3, 1, 2).float() - mean) / std
@@ -43,7 +48,8 @@ def prep(split, idx):
 decay = [p_ for n, p_ in model.named_parameters() if p_.ndim >= 2]
 nodecay = [p_ for n, p_ in model.named_parameters() if p_.ndim < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0}], lr=a.lr, betas=(0.9, 0.98))
-steps = a.samples // a.bs
+steps = (a.samples + a.pre_samples) // a.bs
+pre_steps = a.pre_samples // a.bs
 yes, no = tok.encode("yes")[0], tok.encode("no")[0]
 def evaluate():
     model.eval(); correct = 0
@@ -62,8 +68,10 @@ curve = []; t0 = time.time(); seen = 0; losses = []
 for step in range(steps):
     lr = a.lr * min(1, (step + 1) / 100)
     for gr in opt.param_groups: gr["lr"] = lr
-    idx = perm[(step * a.bs) % n: (step * a.bs) % n + a.bs]
-    im, ids, m, tg = prep("train", idx)
+    split = "pre" if step < pre_steps else "train"
+    k = step if split == "pre" else step - pre_steps
+    idx = perm[(k * a.bs) % n: (k * a.bs) % n + a.bs]
+    im, ids, m, tg = prep(split, idx)
     out = model(im, ids, m, tg)
     loss = out.loss
     opt.zero_grad(); loss.backward()

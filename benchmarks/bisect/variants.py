@@ -61,12 +61,46 @@ class Oracle(nn.Module):
         self.bg = nn.Parameter(torch.randn(width) * 0.02)
         self.register_buffer("pos", positions)
 
+        self.rgb = None
+
     def forward(self, obj):
         b = obj.shape[0]
         cell = (obj[:, 4] // 8) * 8 + obj[:, 3] // 8
         x = self.bg.expand(b, 64, -1).clone()
-        x[torch.arange(b), cell] = self.shape(obj[:, 0]) + self.color(obj[:, 1]) + self.size(obj[:, 2])
+        color = self.color(obj[:, 1]) if self.rgb is None else self.rgb(self.palette[obj[:, 1]])
+        x[torch.arange(b), cell] = self.shape(obj[:, 0]) + color + self.size(obj[:, 2])
         return x + self.pos
+
+
+class OraclePix(Oracle):
+    """The oracle's layout (object in one cell, one learned background vector), but the object's token is a
+    linear map of the real 8x8 pixel patch centred on the object: (int[B, 5], float[B, 3, 64, 64]) -> float[B, 64, D]."""
+
+    def __init__(self, width, positions):
+        super().__init__(width, positions)
+        self.patch = nn.Linear(192, width)
+        nn.init.kaiming_normal_(self.patch.weight, nonlinearity="linear")
+
+    def forward(self, inputs):
+        obj, px = inputs
+        b = obj.shape[0]
+        padded = torch.nn.functional.pad(px, (4, 4, 4, 4), value=0.0)
+        rows = torch.stack([padded[i, :, obj[i, 4]:obj[i, 4] + 8, obj[i, 3]:obj[i, 3] + 8] for i in range(b)])
+        cell = (obj[:, 4] // 8) * 8 + obj[:, 3] // 8
+        x = self.bg.expand(b, 64, -1).clone()
+        x[torch.arange(b), cell] = self.patch(rows.flatten(1))
+        return x + self.pos
+
+
+def linear_colour(oracle, width):
+    """The oracle's colour as a linear map of its normalised RGB (as a linear stem sees it), not a category."""
+    from jarvl.data.collate import MEAN, STD
+    from jarvl.data.synthetic.config import COLORS
+
+    rgb = (torch.tensor(list(COLORS.values())).float() - torch.tensor(MEAN)) / torch.tensor(STD)
+    oracle.register_buffer("palette", rgb)
+    oracle.rgb = nn.Linear(3, width)
+    nn.init.normal_(oracle.rgb.weight, std=1.0)
 
 
 class LocalBias(nn.Module):
@@ -179,7 +213,10 @@ def build(name, cfg):
         gamma = float(name.split("local")[1].split("_")[0] or 1.0)
         local_resampler(m.fusion.image_resampler, cfg.vision.image_size // cfg.vision.patch_size, gamma)
     if "oracle" in name:
-        m.image_encoder = Oracle(cfg.vision.width, m.image_encoder.pos)
+        cls = OraclePix if "oraclepix" in name else Oracle
+        m.image_encoder = cls(cfg.vision.width, m.image_encoder.pos)
+        if "rgb" in name:
+            linear_colour(m.image_encoder, cfg.vision.width)
     if name.startswith("jarstem_"):
         from film import make_stem
 
