@@ -69,7 +69,7 @@ def test_unknown_yaml_key_is_a_clear_error(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("optim:\n  lrr: 0.1\n")
     out = jarvl("train", "--config", str(cfg), "--out", str(tmp_path / "r"))
-    assert out.returncode == 2 and "did you mean 'lr'" in out.stderr
+    assert out.returncode == 2 and "did you mean 'optim.lr'" in out.stderr
 
 
 def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypatch):
