@@ -109,7 +109,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
             run_cfg.run.max_minutes = 0.0
             run_cfg.run.max_steps = results["runs"][next(iter(runs))]["steps"]
         log(f"training {name} ({run_cfg.model.preset}) ...")
-        trainer = Trainer(run_cfg, out / name, batch_hooks=[tally] if i == 0 else [])
+        trainer = Trainer(run_cfg, out / name, overwrite=True, batch_hooks=[tally] if i == 0 else [])  # a rerun replaces its runs
         summary = trainer.fit()
         test, test_images = evaluate_split(trainer, "test", opts.test_size)
         comp, _ = evaluate_split(trainer, "comp", opts.test_size)

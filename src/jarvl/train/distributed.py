@@ -62,6 +62,15 @@ def broadcast_flags(flags: list[bool], info: DistInfo) -> list[bool]:
     return [bool(v) for v in t.tolist()]
 
 
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's picklable ``obj`` (a string, a small dict), on every rank."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, 0)
+    return box[0]
+
+
 def barrier(info: DistInfo) -> None:
     """Wait for every rank."""
     if info.enabled:
