@@ -61,10 +61,10 @@ class RunDir:
     """
 
     def __init__(self, run_dir: str | os.PathLike, *, resume: bool = False, overwrite: bool = False) -> None:
+        self._fd: int | None = None
         if resume and overwrite:
             raise RunDirError("--resume and --overwrite contradict each other: choose one")
         self.path, self.resume, self.overwrite = Path(run_dir), resume, overwrite
-        self._fd: int | None = None
         self._created: list[Path] = []  # folders this claim made (removed again by abandon)
         self._lock_created = False
 
@@ -89,6 +89,9 @@ class RunDir:
                     f"{self.path} already holds a run ({', '.join(found)}): pass --resume to continue it, "
                     f"--overwrite to replace it, or choose another --out"
                 )
+            # Only now is the lock file written: a refused claim leaves it as it was.
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, f"PID {os.getpid()} on {socket.gethostname()}\n".encode())
         except BaseException:
             self.abandon()
             raise
@@ -126,8 +129,6 @@ class RunDir:
                 raise RunDirBusy(
                     f"{self.path} is in use by another training ({holder}); wait for it to end or choose another --out"
                 ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"PID {os.getpid()} on {socket.gethostname()}\n".encode())
         self._fd = fd
 
     def commit(self, *, fresh: bool) -> None:
@@ -145,6 +146,9 @@ class RunDir:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+    def __del__(self) -> None:
+        self.release()  # a claim dropped without release (a Trainer never fitted) frees the directory
 
     def abandon(self) -> None:
         """A failed start: release the lock and remove the lock file and the folders this claim created."""
