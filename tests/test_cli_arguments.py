@@ -189,3 +189,23 @@ def test_numbers_in_range_still_parse():
     assert args.beams == 3 and args.limit == 5
     args = build_parser().parse_args(["train", "--out", "o", "--max-steps", "0", "--lr", "3e-4", "--max-minutes", "0"])
     assert args.max_steps == 0 and args.lr == 3e-4
+
+
+@pytest.mark.parametrize("command", [["data", "synth", "--n", "2"], ["demo", "--minutes", "0.01"]])
+def test_output_folder_that_is_a_file_is_refused_before_work(tmp_path, command):
+    target = tmp_path / "afile"
+    target.write_text("mine")
+    code, stderr = run_in_process([*command, "--out", str(target)])
+    assert_refused(code, stderr, "--out", "not a folder")
+    assert target.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_device_checked_at_the_door(tmp_path):
+    code, stderr = run_in_process(["eval", "--checkpoint", "c", "--data", "d", "--device", "gpu"])
+    assert_refused(code, stderr, "--device", "'gpu'")
+    import torch
+
+    if not torch.cuda.is_available():  # an absent device: one line at the start, not a torch traceback
+        code, stderr = run_in_process(["train", "--out", str(tmp_path / "run"), "--device", "cuda"])
+        assert_refused(code, stderr, "no CUDA device")
+        assert list(tmp_path.iterdir()) == []

@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import NoReturn
+
+from jarvl.devices import DEVICE_PATTERN
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -72,6 +75,32 @@ def int_in(lo: int, hi: int | None = None) -> Range:
 def float_in(lo: float, hi: float | None = None, *, lo_open: bool = False) -> Range:
     """``type=`` for a finite float option in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
     return Range(float, lo, hi, lo_open)
+
+
+def device_name(text: str) -> str:
+    """``type=`` for ``--device``: auto, cpu, cuda, cuda:N or mps (whether it exists is checked at the start)."""
+    if not re.fullmatch(DEVICE_PATTERN, text):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda, cuda:N or mps, got {text!r}")
+    return text
+
+
+def check_output_dir(path: str | os.PathLike, flag: str) -> None:
+    """Refuse an output folder that could not be created or written, before any work is done.
+
+    Raises:
+        ValueError: ``path`` exists and is not a folder, or its nearest existing parent is not a
+            writable folder.
+    """
+    path = os.path.abspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{flag} {path}: exists and is not a folder")
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise ValueError(f"{flag} {path}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: {existing} is not writable")
 
 
 SEED = int_in(0, 2**32 - 1)  # numpy and torch both accept seeds in this range

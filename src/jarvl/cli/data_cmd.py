@@ -12,7 +12,7 @@ import functools
 from pathlib import Path
 from typing import Callable, Iterable
 
-from jarvl.cli.arguments import SEED, int_in
+from jarvl.cli.arguments import SEED, check_output_dir, int_in
 
 from jarvl.data.export_vqa2 import write_vqa2
 from jarvl.data.jsonl import write_jsonl_dataset
@@ -61,8 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def synth(args: argparse.Namespace) -> int:
     """Generate ``args.n`` synthetic samples, export them, print how many per family."""
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+    check_output_dir(args.out, "--out")
     config = SynthConfig(
         min_objects=args.min_objects, max_objects=args.max_objects, image_size=args.image_size
     )

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jarvl.cli.arguments import SEED, float_in, int_in
+from jarvl.cli.arguments import SEED, check_output_dir, float_in, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its report."""
     from jarvl.demo import DemoOptions, run_demo
+
+    check_output_dir(args.out, "--out")
 
     results = run_demo(DemoOptions(out=Path(args.out), minutes=args.minutes, compare=args.compare, test_size=args.test_size, seed=args.seed, overrides=args.set))
     print_report(results, Path(args.out))

@@ -20,7 +20,7 @@ import os
 import tempfile
 from typing import Any
 
-from jarvl.cli.arguments import BATCH, BEAMS, check_output_file, int_in
+from jarvl.cli.arguments import BATCH, BEAMS, check_output_file, device_name, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int_in(1), help="evaluate the first N records only")
     p.add_argument("--batch-size", type=BATCH, default=128)
     p.add_argument("--beams", type=BEAMS, default=1, help="beam search width (1 = greedy)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_name, default="cpu")
     p.add_argument("--out", help="write predictions here (JSON list of {id, prompt, target, prediction, ...})")
     p.add_argument("--results", metavar="FILE", help="write predictions in the dataset's official results format (see jarvl score --help)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")

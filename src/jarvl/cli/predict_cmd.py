@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jarvl.cli.arguments import BEAMS
+from jarvl.cli.arguments import BEAMS, device_name
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image", required=True, help="image file (any format Pillow reads)")
     p.add_argument("--question", required=True, help="the question (or prompt, e.g. 'describe the image.')")
     p.add_argument("--beams", type=BEAMS, default=1, help="beam search width (1 = greedy)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", type=device_name, default="cpu")
     p.set_defaults(func=run)
 
 

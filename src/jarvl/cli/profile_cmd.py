@@ -7,7 +7,7 @@ import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
-from jarvl.cli.arguments import BATCH, int_in
+from jarvl.cli.arguments import BATCH, device_name, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-len", type=int_in(1, 4096), default=8, help="decoder target tokens (default 8)")
     p.add_argument("--repeats", type=int_in(1, 1000), default=3, help="timed runs for latency (median; default 3)")
     p.add_argument("--no-timing", action="store_true", help="skip latency and step time (FLOPs and memory only)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. fusion.num_tokens=32")
     p.add_argument("--no-isolate", action="store_true", help="profile in this process (peak memory then depends on order)")
     p.add_argument("--json", action="store_true", help="print one JSON list of records")
@@ -53,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from jarvl.config import apply_overrides
     from jarvl.models import get_preset, list_fusions
 
+    from jarvl.devices import resolve_device
+
+    resolve_device(args.device)
     fusions = list_fusions() if args.fusion == "all" else [f.strip() for f in args.fusion.split(",") if f.strip()]
     overrides = list(args.set)
     if args.image_size:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jarvl.cli.arguments import BATCH, float_in, int_in
+from jarvl.cli.arguments import BATCH, device_name, float_in, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float_in(0), help="stop on wall time, then evaluate and checkpoint (run.max_minutes)")
     p.add_argument("--batch-size", type=BATCH, help="global batch (data.batch_size)")
     p.add_argument("--lr", type=float_in(0, 1, lo_open=True), help="peak learning rate (optim.lr)")
-    p.add_argument("--device", help="cpu, cuda or auto (run.device)")
+    p.add_argument("--device", type=device_name, help="cpu, cuda or auto (run.device)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

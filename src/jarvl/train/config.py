@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from jarvl.config import ConfigError, apply_overrides, flatten_dict, from_dict, range_problems, to_dict
 from jarvl.data.mixture import MixtureConfig
+from jarvl.devices import DEVICE_PATTERN
 from jarvl.models.config import ModelConfig
 from jarvl.models.presets import get_preset
 
@@ -98,7 +99,7 @@ class RunConfig:
             "eval_every_minutes": (0, None), "checkpoint_every": (0, None), "log_every": (1, None), "seed": (0, 2**32 - 1),
             "threads": (0, 1024),
         })
-        if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", self.device):
+        if not re.fullmatch(DEVICE_PATTERN, self.device):
             out.append(f"run.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         return out
 
