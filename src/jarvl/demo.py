@@ -77,6 +77,7 @@ def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[i
     probe = copy.deepcopy(cfg)  # a copy: the probe's settings must not leak into the real run
     probe.data.val = []
     probe.run.max_steps, probe.run.progress, probe.run.log_every = 14, False, 1
+    probe.run.max_minutes = 0.0  # its 14 steps in full: a tiny budget on a busy machine left too few rows to time
     probe.run.eval_every = probe.run.checkpoint_every = 0
     tmp = out / "calibration"
     shutil.rmtree(tmp, ignore_errors=True)
