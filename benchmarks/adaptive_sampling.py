@@ -151,7 +151,7 @@ def reference_losses(rows: list[dict], tail: float = 0.5) -> dict[str, float]:
 
 def pretrain(strategy: str, seed: int, args, run_dir: Path, zero: bool, reference: dict[str, float] | None = None) -> dict:
     """Pre-train with ``strategy``, keeping its snapshots (and one at step 0 when ``zero``)."""
-    trainer = SnapshotTrainer(pretrain_config(strategy, seed, args, reference), run_dir)
+    trainer = SnapshotTrainer(pretrain_config(strategy, seed, args, reference), run_dir, overwrite=True)
     if zero:
         trainer.checkpoint(0)
     summary = trainer.fit()
@@ -193,7 +193,7 @@ def finetune(init: Path, seed: int, args, run_dir: Path) -> dict:
                 "seed": seed, "log_every": max(1, steps // 10), "progress": False, "threads": args.threads},
     })
     try:
-        final = Trainer(cfg, run_dir, init_from=str(init)).fit()["final"]
+        final = Trainer(cfg, run_dir, init_from=str(init), overwrite=True).fit()["final"]
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return {"accuracy": final["accuracy"], "per_family": final["per_family"]}

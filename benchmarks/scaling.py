@@ -148,7 +148,7 @@ def train_one(fusion: str, size: int, seed: int, args, run_dir: Path) -> dict:
 
     cfg = accuracy_config(fusion, size, seed, args)
     tally = TextTally()
-    trainer = Trainer(cfg, run_dir, batch_hooks=[tally])
+    trainer = Trainer(cfg, run_dir, overwrite=True, batch_hooks=[tally])  # a rerun replaces its runs
     summary = trainer.fit()
     test, _ = evaluate_split(trainer, "test", args.test_size)
     return {

@@ -39,4 +39,4 @@ def test_profile_json_records():
 def test_profile_bad_override_is_a_clear_error():
     out = jarvl("profile", "--model", "tiny", "--set", "fusion.iteration=3")
     assert out.returncode == 2
-    assert "did you mean 'iterations'" in out.stderr and "Traceback" not in out.stderr
+    assert "did you mean 'fusion.iterations'" in out.stderr and "Traceback" not in out.stderr

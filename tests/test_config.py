@@ -11,10 +11,30 @@ from jarvl.models import ModelConfig, get_preset
 
 
 def test_unknown_key_suggests_closest():
-    with pytest.raises(ConfigError, match=r"unknown config key 'fusion.num_token'; did you mean 'num_tokens'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'fusion.num_token'; did you mean 'fusion.num_tokens'"):
         apply_overrides(get_preset("tiny"), ["fusion.num_token=8"])
     with pytest.raises(ConfigError, match=r"'vison'.*did you mean 'vision'"):
         from_dict(ModelConfig, {"vison": {}})
+
+
+@pytest.mark.parametrize("override, suggestion", [
+    ("lr=1e-3", "optim.lr"),  # a bare leaf: the full dotted key, ready for --set
+    ("optim.lrr=1e-3", "optim.lr"),
+    ("batch_size=8", "data.batch_size"),
+    ("model.fusion.num_token=8", "model.fusion.num_tokens"),
+])
+def test_suggestion_is_the_full_dotted_key(override, suggestion):
+    from jarvl.train.config import build_experiment
+
+    with pytest.raises(ConfigError, match=rf"did you mean '{suggestion}'\?"):
+        build_experiment({}, [override])
+
+
+def test_yaml_model_section_suggestion_names_the_model_key():
+    from jarvl.train.config import build_experiment
+
+    with pytest.raises(ConfigError, match=r"'model.fusion.num_token'; did you mean 'model.fusion.num_tokens'"):
+        build_experiment({"model": {"fusion": {"num_token": 8}}})
 
 
 def test_wrong_type_names_key():

@@ -110,3 +110,23 @@ def test_bad_record_survives_pickling():
 
     bad = pickle.loads(pickle.dumps(BadRecord("corrupt_image", "x.jpg", "truncated")))
     assert (bad.reason, bad.source, bad.detail) == ("corrupt_image", "x.jpg", "truncated")
+
+
+def test_bad_record_limit_is_proportionate_for_small_sets():
+    from jarvl.data.errors import SkipStats, TooManyBadRecords
+
+    def stats(seen: int, bad: int) -> SkipStats:
+        s = SkipStats()
+        s.merge(seen, [("empty_text", f"r{i}") for i in range(bad)])
+        return s
+
+    # Below min_seen=100 the share is judged against 100: one bad record is tolerated (as in 100) ...
+    stats(10, 1).check(0.01)
+    # ... a second already means > 1% of the first 100, whatever follows; 5 bad of 50 stop at once.
+    for seen, bad in ((10, 2), (50, 5), (99, 2)):
+        with pytest.raises(TooManyBadRecords, match=rf"{bad} of {seen} records were bad"):
+            stats(seen, bad).check(0.01)
+    stats(1000, 10).check(0.01)  # from 100 on: the plain share (10 of 1000 = 1%: allowed)
+    with pytest.raises(TooManyBadRecords):
+        stats(1000, 11).check(0.01)
+    stats(40, 10).check(0.5)  # a generous limit stays generous on a small set

@@ -80,3 +80,45 @@ def test_absolute_paths_and_samples_without_pixels(tmp_path):
     assert np.array_equal(second[0].image, image)
     with pytest.raises(ValueError, match="neither image nor image_path"):
         write_jsonl_dataset([Sample(prompt="p", target="t", task="vqa")], tmp_path / "three")
+
+
+def _index_with_bad_text(tmp_path):
+    """Five records: good, empty target, blank prompt, a 50,000-character prompt, a line that is not UTF-8."""
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(tmp_path / "a.png")
+    lines = [
+        json.dumps({**GOOD, "id": "ok"}).encode(),
+        json.dumps({**GOOD, "target": "", "id": "no-target"}).encode(),
+        json.dumps({**GOOD, "prompt": " \u200b\t", "id": "blank-prompt"}).encode(),
+        json.dumps({**GOOD, "prompt": "why?" * 12_500, "id": "long"}).encode(),
+        json.dumps({**GOOD, "prompt": "caf\u00e9?", "id": "latin1"}).encode("latin-1").replace(b"\\u00e9", b"\xe9"),
+    ]
+    path = tmp_path / "index.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_bad_text_is_skipped_and_counted_with_file_and_line(tmp_path):
+    from jarvl.data.errors import BadRecord, SkipStats
+    from jarvl.data.loader import SafeDataset
+
+    path = _index_with_bad_text(tmp_path)
+    ds = JsonlDataset(path)  # opens: one bad record never fails the file
+    assert len(ds) == 5 and ds[0].prompt == "is there a cat?"
+    stats = SkipStats()
+    for item in SafeDataset(ds):
+        stats.merge(1, [(item.reason, item.source)] if isinstance(item, BadRecord) else [])
+    assert stats.seen == 5 and dict(stats.counts) == {"empty_text": 2, "text_too_long": 1, "not_utf8": 1}
+    examples = " ".join(e for group in stats.examples.values() for e in group)
+    for line, name in ((2, "'target'"), (3, "'prompt'"), (4, "50000 > 2000"), (5, "byte 0xe9")):
+        assert f"{path}, line {line}" in examples and name in examples, (line, examples)
+
+
+def test_jsonl_max_chars_option(tmp_path):
+    from jarvl.data.registry import open_dataset
+
+    path = _index_with_bad_text(tmp_path)
+    assert open_dataset(f"jsonl:{path}?max_chars=60000")[3].prompt.startswith("why?why?")
+    with pytest.raises(ValueError, match="unknown option 'max_char'.*did you mean 'max_chars'"):
+        open_dataset(f"jsonl:{path}?max_char=5")

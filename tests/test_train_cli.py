@@ -52,6 +52,24 @@ def test_eval_json_and_predictions(trained, tmp_path):
     assert len(rows) == 40 and {"id", "prompt", "target", "prediction"} <= rows[0].keys()
 
 
+def test_eval_skips_and_counts_bad_text_naming_file_and_line(trained, tmp_path):
+    data = trained / "data"
+    records = [json.loads(line) for line in (data / "index.jsonl").read_text().splitlines()[:5]]
+    for r in records:
+        r["image"] = str(data / r["image"])
+    records[1]["target"] = ""
+    records[2]["prompt"] = "why?" * 12_500
+    lines = [json.dumps(r).encode() for r in records]
+    lines[3] = lines[3].replace(b'"prompt": "', b'"prompt": "\xff')  # not UTF-8
+    (tmp_path / "index.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    out = jarvl("eval", "--checkpoint", str(trained / "run"), "--data", f"jsonl:{tmp_path}", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["n"] == 2 and report["skipped"] == 3
+    assert report["skips"]["by_reason"] == {"empty_text": 1, "text_too_long": 1, "not_utf8": 1}
+    assert any("index.jsonl, line 4" in e for e in report["skips"]["examples"]["not_utf8"])
+
+
 def test_predict_prints_an_answer(trained):
     image = trained / "data" / "images" / "0000000.png"
     out = jarvl("predict", "--checkpoint", str(trained / "run"), "--image", str(image), "--question", "how many red objects are there?")
@@ -69,7 +87,7 @@ def test_unknown_yaml_key_is_a_clear_error(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("optim:\n  lrr: 0.1\n")
     out = jarvl("train", "--config", str(cfg), "--out", str(tmp_path / "r"))
-    assert out.returncode == 2 and "did you mean 'lr'" in out.stderr
+    assert out.returncode == 2 and "did you mean 'optim.lr'" in out.stderr
 
 
 def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypatch):

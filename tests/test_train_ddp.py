@@ -30,3 +30,4 @@ def test_torchrun_two_processes(tmp_path):
     assert isinstance(predictor.answer(image, "how many red objects are there?"), str)
     summary = (run / "summary.json").read_text()
     assert '"samples": 96' in summary  # 6 steps x 16 samples over both ranks
+    assert (run / ".lock").read_text().startswith("PID ")  # rank 0 held the run directory's lock

@@ -19,7 +19,7 @@ ARGS = [
     "--model", "tiny", "--fusion", "jar", "--train", "synthetic:vqa:train?n=3000", "--max-steps", "16",
     "--batch-size", "16", "--quiet",
     "--set", "data.val=", "--set", "data.num_workers=0", "--set", "run.checkpoint_every=4", "--set", "run.eval_every=0",
-    "--set", "run.threads=1", "--set", "optim.warmup_steps=4", "--set", "data.tokenizer_samples=500",
+    "--set", "run.threads=1", "--set", "optim.warmup_steps=4", "--set", "data.tokenizer_samples=500", "--set", "run.log_every=2",
 ]
 
 
@@ -65,3 +65,9 @@ def test_sigkill_mid_run_and_during_checkpoint_then_resume_is_bitwise_exact(tmp_
     assert resumed.keys() == reference.keys()
     for k in reference:
         assert (resumed[k] == reference[k]).all(), k  # bitwise: same data, moments, schedule
+    # One history: the rows the killed runs logged past their checkpoints were dropped on resume.
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    reference_rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if r["kind"] == "train"] == [r["step"] for r in reference_rows if r["kind"] == "train"]
+    assert [r["kind"] for r in rows] == [r["kind"] for r in reference_rows]
+    assert [r["loss"] for r in rows if r["kind"] == "train"] == [r["loss"] for r in reference_rows if r["kind"] == "train"]

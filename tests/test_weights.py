@@ -58,3 +58,29 @@ def test_no_pickle_in_weights_dir(tmp_path):
     assert torch.equal(
         load_model(tmp_path).state_dict()["fusion.norm.weight"], build_model("tiny", "jar").state_dict()["fusion.norm.weight"]
     )
+
+
+def test_hand_edited_config_is_refused_naming_the_key(tmp_path):
+    model = build_model("tiny", "jar")
+    save_model(model, tmp_path)
+    path = tmp_path / "config.json"
+    meta = json.loads(path.read_text())
+    saved_heads = meta["model"]["fusion"]["heads"]
+    meta["model"]["fusion"]["heads"] = 8
+    path.write_text(json.dumps(meta, indent=2))
+    with pytest.raises(WeightsError, match=rf"model config was changed after saving \(fusion.heads: 8 \(saved {saved_heads}\)\)"):
+        load_model(tmp_path)
+    with pytest.raises(WeightsError, match="fusion.heads"):
+        load_weights_into(build_model("tiny", "jar"), tmp_path)
+    # A file from before the config hash (no config_sha256) loads as it always did.
+    del meta["config_sha256"]
+    meta["model"]["fusion"]["heads"] = saved_heads
+    path.write_text(json.dumps(meta, indent=2))
+    assert torch.equal(load_model(tmp_path).state_dict()["fusion.norm.weight"], model.state_dict()["fusion.norm.weight"])
+
+
+def test_config_hash_ignores_formatting(tmp_path):
+    save_model(build_model("tiny", "concat"), tmp_path)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(json.loads(path.read_text())))  # re-indented: same config, same hash
+    load_model(tmp_path)

@@ -19,9 +19,32 @@ class ConfigError(ValueError):
     """A config key is unknown or its value has the wrong type."""
 
 
-def _suggest(key: str, valid: list[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
-    return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
+def _suggest(key: str, cls: type, prefix: str = "") -> str:
+    """'; did you mean 'PREFIX.NAME'?' for an unknown ``key`` of dataclass ``cls`` at ``prefix``.
+
+    The suggestion is a full dotted key, ready to paste into ``--set``: first the closest field of
+    ``cls`` itself, else the closest field of a nested section (``lr`` -> ``optim.lr``).
+    """
+    own = list(typing.get_type_hints(cls))
+    close = difflib.get_close_matches(key, own, n=1, cutoff=0.5)
+    if close:
+        return f"; did you mean '{prefix}{close[0]}'?"
+    nested = _dotted_keys(cls)
+    by_leaf = {k.rsplit(".", 1)[-1]: k for k in reversed(nested)}  # the shallowest wins a tie
+    close = difflib.get_close_matches(key, list(by_leaf), n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean '{prefix}{by_leaf[close[0]]}'?"
+    return f"; valid keys: {', '.join(prefix + k for k in sorted(own))}"
+
+
+def _dotted_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every leaf key of dataclass ``cls`` as a dotted path, breadth-first."""
+    hints = typing.get_type_hints(cls)
+    leaves = [prefix + k for k, tp in hints.items() if not dataclasses.is_dataclass(tp)]
+    for k, tp in hints.items():
+        if dataclasses.is_dataclass(tp):
+            leaves += _dotted_keys(tp, f"{prefix}{k}.")
+    return leaves
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -107,7 +130,7 @@ def from_dict(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
-            raise ConfigError(f"unknown config key '{prefix}{key}'{_suggest(key, list(fields))}")
+            raise ConfigError(f"unknown config key '{prefix}{key}'{_suggest(key, cls, prefix)}")
         kwargs[key] = _coerce(value, hints[key], f"{prefix}{key}")
     return cls(**kwargs)
 
@@ -136,10 +159,12 @@ def flatten_dict(d: dict[str, Any], prefix: str = "", sep: str = ".") -> dict[st
     return out
 
 
-def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any]) -> T:
+def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any], prefix: str = "") -> T:
     """Return a copy of ``cfg`` with dotted ``key=value`` overrides applied (``fusion.num_tokens=32``).
 
     Values are parsed by the field's declared type, so ``--set model.width=256`` sets an int.
+    ``prefix`` (e.g. ``"model."``) is where ``cfg`` sits in a larger config: error messages name
+    the full key.
     """
     if isinstance(overrides, dict):
         items = list(overrides.items())
@@ -152,7 +177,7 @@ def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any]) -> T:
             items.append((key.strip(), value.strip()))
     data = to_dict(cfg)
     for key, value in items:
-        _set_dotted(type(cfg), data, key.split("."), value, key)
+        _set_dotted(type(cfg), data, key.split("."), value, prefix + key)
     return from_dict(type(cfg), data)
 
 
@@ -160,7 +185,8 @@ def _set_dotted(cls: type, data: dict[str, Any], path: list[str], value: Any, fu
     hints = typing.get_type_hints(cls)
     head = path[0]
     if head not in hints:
-        raise ConfigError(f"unknown config key '{full}'{_suggest(head, list(hints))}")
+        prefix = full[: len(full) - len(".".join(path))]
+        raise ConfigError(f"unknown config key '{full}'{_suggest(head, cls, prefix)}")
     if len(path) == 1:
         data[head] = _coerce(value, hints[head], full)
         if dataclasses.is_dataclass(data[head]):
@@ -170,6 +196,27 @@ def _set_dotted(cls: type, data: dict[str, Any], path: list[str], value: Any, fu
     if not dataclasses.is_dataclass(sub):
         raise ConfigError(f"config key '{head}' in '{full}' has no sub-keys")
     _set_dotted(sub, data[head], path[1:], value, full)
+
+
+Bounds = dict[str, tuple[float | None, float | None]]
+
+
+def range_problems(section: Any, prefix: str, bounds: Bounds) -> list[str]:
+    """``'PREFIX.KEY must be >= LO, got V'`` for each numeric field of ``section`` outside its bounds.
+
+    ``bounds`` maps a field name to ``(lo, hi)``, both inclusive, None for no bound. NaN and
+    infinities are always out of range.
+    """
+    import math
+
+    problems = []
+    for key, (lo, hi) in bounds.items():
+        value = getattr(section, key)
+        ok = math.isfinite(value) and (lo is None or value >= lo) and (hi is None or value <= hi)
+        if not ok:
+            want = f"in [{lo:g}, {hi:g}]" if lo is not None and hi is not None else f">= {lo:g}" if lo is not None else f"<= {hi:g}"
+            problems.append(f"{prefix}{key} must be {want}, got {value!r}")
+    return problems
 
 
 def load_yaml(path: str) -> dict[str, Any]:

@@ -77,6 +77,7 @@ def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[i
     probe = copy.deepcopy(cfg)  # a copy: the probe's settings must not leak into the real run
     probe.data.val = []
     probe.run.max_steps, probe.run.progress, probe.run.log_every = 14, False, 1
+    probe.run.max_minutes = 0.0  # its 14 steps in full: a tiny budget on a busy machine left too few rows to time
     probe.run.eval_every = probe.run.checkpoint_every = 0
     tmp = out / "calibration"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -109,7 +110,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
             run_cfg.run.max_minutes = 0.0
             run_cfg.run.max_steps = results["runs"][next(iter(runs))]["steps"]
         log(f"training {name} ({run_cfg.model.preset}) ...")
-        trainer = Trainer(run_cfg, out / name, batch_hooks=[tally] if i == 0 else [])
+        trainer = Trainer(run_cfg, out / name, overwrite=True, batch_hooks=[tally] if i == 0 else [])  # a rerun replaces its runs
         summary = trainer.fit()
         test, test_images = evaluate_split(trainer, "test", opts.test_size)
         comp, _ = evaluate_split(trainer, "comp", opts.test_size)

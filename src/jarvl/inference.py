@@ -23,8 +23,10 @@ class Predictor:
     """
 
     def __init__(self, checkpoint: str | Path, device: str = "cpu", num_beams: int = 1) -> None:
+        from jarvl.devices import resolve_device
+
+        self.device = resolve_device(device)
         self.path = checkpoint_path(checkpoint)
-        self.device = torch.device(device)
         self.model = load_model(self.path).to(self.device).eval()
         self.tokenizer = Tokenizer.load(self.path / "tokenizer.json")
         cfg = self.model.cfg

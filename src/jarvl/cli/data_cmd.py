@@ -12,6 +12,8 @@ import functools
 from pathlib import Path
 from typing import Callable, Iterable
 
+from jarvl.cli.arguments import SEED, check_output_dir, int_in
+
 from jarvl.data.export_vqa2 import write_vqa2
 from jarvl.data.jsonl import write_jsonl_dataset
 from jarvl.data.schema import TASKS, Sample
@@ -35,18 +37,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
     p.add_argument("--task", choices=TASKS, default="vqa", help="which task (default: vqa)")
-    p.add_argument("--n", type=int, default=1000, help="number of samples (default: 1000)")
+    p.add_argument("--n", type=int_in(1), default=1000, help="number of samples (default: 1000)")
     p.add_argument(
         "--split", choices=SPLITS, default="train",
         help="train/val/test (condition A) or comp (held-out shape-colour pairs); default: train",
     )
-    p.add_argument("--seed", type=int, default=0, help="dataset seed (default: 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="dataset seed (default: 0)")
     defaults = SynthConfig()
-    p.add_argument("--min-objects", type=int, default=defaults.min_objects,
+    p.add_argument("--min-objects", type=int_in(1, 64), default=defaults.min_objects,
                    help=f"fewest objects per image (default: {defaults.min_objects})")
-    p.add_argument("--max-objects", type=int, default=defaults.max_objects,
+    p.add_argument("--max-objects", type=int_in(1, 64), default=defaults.max_objects,
                    help=f"most objects per image (default: {defaults.max_objects})")
-    p.add_argument("--image-size", type=int, default=defaults.image_size,
+    p.add_argument("--image-size", type=int_in(16, 4096), default=defaults.image_size,
                    help=f"image side in pixels (default: {defaults.image_size})")
     p.add_argument("--format", choices=sorted(EXPORTERS), default="jsonl",
                    help="on-disk format (default: jsonl, see jarvl.data.jsonl; vqa2: jarvl.data.export_vqa2)")
@@ -59,8 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def synth(args: argparse.Namespace) -> int:
     """Generate ``args.n`` synthetic samples, export them, print how many per family."""
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+    check_output_dir(args.out, "--out")
     config = SynthConfig(
         min_objects=args.min_objects, max_objects=args.max_objects, image_size=args.image_size
     )

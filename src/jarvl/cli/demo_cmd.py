@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from jarvl.cli.arguments import SEED, check_output_dir, float_in, int_in
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
@@ -20,10 +22,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--minutes", type=float, default=7.0, help="JAR's training time budget in minutes (default 7)")
+    p.add_argument("--minutes", type=float_in(0, 24 * 60, lo_open=True), default=7.0, help="JAR's training time budget in minutes (default 7)")
     p.add_argument("--compare", action="store_true", help="also train concat on the same number of samples; both curves on the plot")
-    p.add_argument("--test-size", type=int, default=2000, help="held-out questions scored (default 2000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--test-size", type=int_in(1), default=2000, help="held-out questions scored (default 2000)")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the recipe (dotted keys)")
     p.set_defaults(func=run)
 
@@ -31,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its report."""
     from jarvl.demo import DemoOptions, run_demo
+
+    check_output_dir(args.out, "--out")
 
     results = run_demo(DemoOptions(out=Path(args.out), minutes=args.minutes, compare=args.compare, test_size=args.test_size, seed=args.seed, overrides=args.set))
     print_report(results, Path(args.out))

@@ -20,6 +20,8 @@ import os
 import tempfile
 from typing import Any
 
+from jarvl.cli.arguments import BATCH, BEAMS, check_output_file, device_name, int_in
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``eval`` subcommand."""
@@ -30,10 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", required=True, help="run directory (uses its best checkpoint) or a checkpoint folder")
     p.add_argument("--data", required=True, help="dataset spec FORMAT:PATH[:SPLIT]")
-    p.add_argument("--limit", type=int, help="evaluate the first N records only")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--beams", type=int, default=1, help="beam search width (1 = greedy)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--limit", type=int_in(1), help="evaluate the first N records only")
+    p.add_argument("--batch-size", type=BATCH, default=128)
+    p.add_argument("--beams", type=BEAMS, default=1, help="beam search width (1 = greedy)")
+    p.add_argument("--device", type=device_name, default="cpu")
     p.add_argument("--out", help="write predictions here (JSON list of {id, prompt, target, prediction, ...})")
     p.add_argument("--results", metavar="FILE", help="write predictions in the dataset's official results format (see jarvl score --help)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -48,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
     from jarvl.evaluation.generation import exact_match_report, predict_all
     from jarvl.inference import Predictor
 
+    # Output paths first: a typo there must not cost a whole evaluation.
+    check_output_file(args.out, "--out")
+    check_output_file(args.results, "--results")
     predictor = Predictor(args.checkpoint, device=args.device, num_beams=args.beams)
     dataset = open_dataset(args.data)
     fmt = parse_spec(args.data)[0]

@@ -21,7 +21,9 @@ def _quiet_threads() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every available subcommand registered."""
-    parser = argparse.ArgumentParser(
+    from jarvl.cli.arguments import OneLineParser
+
+    parser = OneLineParser(
         prog="jarvl",
         description="Joint Adaptive Representations for image-language learning.",
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from jarvl.cli.arguments import BEAMS, device_name
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
@@ -11,27 +13,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
     p.add_argument("--image", required=True, help="image file (any format Pillow reads)")
     p.add_argument("--question", required=True, help="the question (or prompt, e.g. 'describe the image.')")
-    p.add_argument("--beams", type=int, default=1)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--beams", type=BEAMS, default=1, help="beam search width (1 = greedy)")
+    p.add_argument("--device", type=device_name, default="cpu")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load, answer, print."""
-    import numpy as np
-    from PIL import Image, ImageOps
-
+    from jarvl.data.errors import BadRecord
+    from jarvl.data.images import load_image
     from jarvl.inference import Predictor
 
-    try:
-        with Image.open(args.image) as img:
-            image = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"image not found: {args.image}") from None
-    except OSError as err:
-        raise ValueError(f"{args.image}: cannot read image: {err}") from None
     if not args.question.strip():
         raise ValueError("--question is empty")
+    try:
+        # The readers' guarded loader: size checked before decoding (decompression bombs), every mode RGB.
+        image = load_image(args.image, args.image)
+    except BadRecord as bad:
+        if bad.reason == "missing_image":
+            raise FileNotFoundError(f"image not found: {args.image}") from None
+        raise ValueError(f"--image {args.image}: cannot use this image ({bad.reason}): {bad.detail}") from None
     answer = Predictor(args.checkpoint, device=args.device, num_beams=args.beams).answer(image, args.question)
     print(answer)
     if not answer:

@@ -7,6 +7,8 @@ import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
+from jarvl.cli.arguments import BATCH, device_name, int_in
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``profile`` subcommand."""
@@ -23,13 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default="paper-base", help="preset name (see `jarvl models`); default paper-base")
     p.add_argument("--fusion", default="concat,jar", help="comma-separated fusions, or 'all'; default concat,jar")
-    p.add_argument("--image-size", type=int, help="override vision.image_size (more image tokens)")
-    p.add_argument("--batch", type=int, default=2, help="training/inference batch for memory and latency (default 2)")
-    p.add_argument("--text-len", type=int, help="prompt tokens (default: the preset's text.max_len)")
-    p.add_argument("--target-len", type=int, default=8, help="decoder target tokens (default 8)")
-    p.add_argument("--repeats", type=int, default=3, help="timed runs for latency (median; default 3)")
+    p.add_argument("--image-size", type=int_in(8, 4096), help="override vision.image_size (more image tokens)")
+    p.add_argument("--batch", type=BATCH, default=2, help="training/inference batch for memory and latency (default 2)")
+    p.add_argument("--text-len", type=int_in(1, 4096), help="prompt tokens (default: the preset's text.max_len)")
+    p.add_argument("--target-len", type=int_in(1, 4096), default=8, help="decoder target tokens (default 8)")
+    p.add_argument("--repeats", type=int_in(1, 1000), default=3, help="timed runs for latency (median; default 3)")
     p.add_argument("--no-timing", action="store_true", help="skip latency and step time (FLOPs and memory only)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. fusion.num_tokens=32")
     p.add_argument("--no-isolate", action="store_true", help="profile in this process (peak memory then depends on order)")
     p.add_argument("--json", action="store_true", help="print one JSON list of records")
@@ -51,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from jarvl.config import apply_overrides
     from jarvl.models import get_preset, list_fusions
 
+    from jarvl.devices import resolve_device
+
+    resolve_device(args.device)
     fusions = list_fusions() if args.fusion == "all" else [f.strip() for f in args.fusion.split(",") if f.strip()]
     overrides = list(args.set)
     if args.image_size:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from jarvl.cli.arguments import BATCH, device_name, float_in, int_in
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
@@ -20,16 +22,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="experiment YAML (see configs/)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl, tb/, summary.json)")
     p.add_argument("--resume", action="store_true", help="continue exactly from the run directory's last checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (without --resume or this, an existing run is refused)")
     p.add_argument("--init-from", help="start from another run's weights and tokenizer (pre-train -> fine-tune)")
     p.add_argument("--model", help="model preset (model.preset)")
     p.add_argument("--fusion", help="fusion (model.fusion.name): jar, concat, cross_attention, perceiver, cotokenization")
     p.add_argument("--train", action="append", help="training dataset spec (repeatable)")
     p.add_argument("--val", action="append", help="validation dataset spec (repeatable)")
-    p.add_argument("--max-steps", type=int, help="optimiser steps (run.max_steps)")
-    p.add_argument("--max-minutes", type=float, help="stop on wall time, then evaluate and checkpoint (run.max_minutes)")
-    p.add_argument("--batch-size", type=int, help="global batch (data.batch_size)")
-    p.add_argument("--lr", type=float, help="peak learning rate (optim.lr)")
-    p.add_argument("--device", help="cpu, cuda or auto (run.device)")
+    p.add_argument("--max-steps", type=int_in(0), help="optimiser steps (run.max_steps; 0: evaluate and checkpoint the starting weights)")
+    p.add_argument("--max-minutes", type=float_in(0), help="stop on wall time, then evaluate and checkpoint (run.max_minutes)")
+    p.add_argument("--batch-size", type=BATCH, help="global batch (data.batch_size)")
+    p.add_argument("--lr", type=float_in(0, 1, lo_open=True), help="peak learning rate (optim.lr)")
+    p.add_argument("--device", type=device_name, help="cpu, cuda or auto (run.device)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="dotted config override (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from jarvl.train.trainer import Trainer
 
     cfg = experiment_from_args(args)
-    trainer = Trainer(cfg, args.out, resume=args.resume, init_from=args.init_from)
+    trainer = Trainer(cfg, args.out, resume=args.resume, overwrite=args.overwrite, init_from=args.init_from)
     summary = trainer.fit()
     if trainer.info.main:
         final = summary["final"] or {}

@@ -57,12 +57,17 @@ class SkipStats:
         return sum(self.counts.values())
 
     def check(self, max_bad_fraction: float, min_seen: int = 100, totals: tuple[float, float] | None = None) -> None:
-        """Raise :class:`TooManyBadRecords` once enough records were seen and too many were bad.
+        """Raise :class:`TooManyBadRecords` when more than ``max_bad_fraction`` of the records are bad.
 
-        ``totals`` (seen, skipped) over all DDP ranks, so that every rank takes the same decision.
+        Proportionate for small counts: before ``min_seen`` records the share is measured against
+        ``min_seen``, i.e. the run stops as soon as the bad records already seen would be too many
+        even if every record up to ``min_seen`` were good (at 1%: a second bad record among the
+        first 100 stops it; 5 bad of 50 stop it at once). One bad record in a tiny set is tolerated,
+        as it is in a set of 100. ``totals`` (seen, skipped) over all DDP ranks, so that every rank
+        takes the same decision.
         """
         seen, skipped = totals if totals is not None else (self.seen, self.skipped)
-        if seen >= min_seen and skipped > max_bad_fraction * seen:
+        if skipped > max_bad_fraction * max(seen, min_seen):
             raise TooManyBadRecords(
                 f"{int(skipped)} of {int(seen)} records were bad (> {max_bad_fraction:.1%} allowed, "
                 f"set data.max_bad_fraction to change): {self.summary()}"

@@ -10,10 +10,16 @@ Required: ``image`` (path relative to the index file's folder, or absolute), ``p
 ``"<line number>"``), ``answers`` (list of str), ``meta`` (object). Blank lines are skipped. Any
 other key, a line that is not JSON, a missing field or a wrong type is a ``ValueError`` naming the
 file and line, raised when the index is opened, not in the middle of training.
+
+One unusable record is skipped and counted instead (a ``BadRecord`` when it is read, naming the
+file and line): a line that is not UTF-8 (``not_utf8``), a prompt or target that is empty after
+cleaning (``empty_text``) or longer than ``max_chars`` (``text_too_long``, see ``jarvl.data.text``),
+and an unusable image (``jarvl.data.images``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -22,8 +28,10 @@ from typing import Any, Iterable
 import numpy as np
 from PIL import Image
 
-from jarvl.data.images import load_image
+from jarvl.data.errors import BadRecord
+from jarvl.data.images import MAX_PIXELS, load_image
 from jarvl.data.schema import TASKS, Sample
+from jarvl.data.text import MAX_CHARS, clean_text
 
 INDEX = "index.jsonl"
 _REQUIRED = {"image": str, "prompt": str, "target": str, "task": str}
@@ -53,10 +61,21 @@ def _check(record: Any, where: str) -> dict[str, Any]:
 
 
 def read_index(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Parse and validate every record of a JSONL index (ValueError names file and line)."""
+    """Parse and validate every record of a JSONL index (ValueError names file and line).
+
+    Each record gets ``_line`` (its line number). A line that is not UTF-8 becomes a placeholder
+    ``{"_line": N, "_bad": detail}`` that the dataset reports as a skipped record.
+    """
     records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]  # a UTF-8 byte-order mark
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                records.append({"_line": number, "_bad": f"byte {raw[err.start]:#04x} at column {err.start + 1} is not UTF-8"})
+                continue
             if not line.strip():
                 continue
             where = f"{path}, line {number}"
@@ -66,7 +85,7 @@ def read_index(path: str | os.PathLike) -> list[dict[str, Any]]:
                 raise ValueError(f"{where}: not valid JSON ({err.msg})") from None
             record = _check(record, where)
             record.setdefault("id", str(number))
-            records.append(record)
+            records.append({**record, "_line": number})
     if not records:
         raise ValueError(f"{path}: no records")
     return records
@@ -75,33 +94,46 @@ def read_index(path: str | os.PathLike) -> list[dict[str, Any]]:
 class JsonlDataset:
     """Samples of a JSONL index (the index file, or a folder holding ``index.jsonl``).
 
-    The index is read and validated on construction; images are loaded in ``__getitem__`` by
-    ``jarvl.data.images.load_image``, so a missing or damaged image is a ``BadRecord``.
+    The index is read and validated on construction; texts are checked and images loaded (by
+    ``jarvl.data.images.load_image``) when a record is read, so an empty or over-long text, a
+    line that is not UTF-8 and a missing or damaged image are each a ``BadRecord``.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
         path = Path(path)
         self.path = path / INDEX if path.is_dir() else path
         self.root = self.path.parent
         self.records = read_index(self.path)
+        self.max_chars, self.max_pixels = max_chars, max_pixels
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> Sample:
+    def record(self, index: int) -> Sample:
+        """Record ``index`` with checked texts and no pixels (``image_path`` set); BadRecord if unusable."""
         r = self.records[index]
-        image_path = str(self.root / r["image"])  # an absolute r["image"] replaces the root
+        where = f"{self.path}, line {r['_line']}"
+        if "_bad" in r:
+            raise BadRecord("not_utf8", where, r["_bad"])
+        source = str(r["id"])
+        try:
+            prompt, target = (clean_text(r[k], k, source, self.max_chars) for k in ("prompt", "target"))
+        except BadRecord as bad:
+            raise BadRecord(bad.reason, source, f"{bad.detail}; {where}") from None
         return Sample(
-            prompt=r["prompt"],
-            target=r["target"],
+            prompt=prompt,
+            target=target,
             task=r["task"],
-            image=load_image(image_path, str(r["id"])),
-            image_path=image_path,
+            image_path=str(self.root / r["image"]),  # an absolute r["image"] replaces the root
             family=r.get("family", ""),
-            id=str(r["id"]),
+            id=source,
             answers=list(r.get("answers", [])),
             meta=dict(r.get("meta", {})),
         )
+
+    def __getitem__(self, index: int) -> Sample:
+        s = self.record(index)
+        return dataclasses.replace(s, image=load_image(s.image_path, s.id, self.max_pixels))
 
 
 def write_jsonl_dataset(

@@ -99,6 +99,15 @@ class Tokenizer:
         self.hf.save(str(path))
         return path
 
+    def to_json(self) -> str:
+        """The ``tokenizers`` JSON text that ``save`` writes."""
+        return self.hf.to_str()
+
+    @classmethod
+    def from_json(cls, text: str) -> Tokenizer:
+        """Inverse of :meth:`to_json`."""
+        return cls(HFTokenizer.from_str(text))
+
     @classmethod
     def load(cls, path: str | os.PathLike) -> Tokenizer:
         """Read a file written by ``save`` (a file path or a folder holding ``tokenizer.json``)."""

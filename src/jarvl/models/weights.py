@@ -1,7 +1,10 @@
 """Save and load model weights as safetensors + a JSON config. Never unpickles anything.
 
 A weights directory holds ``model.safetensors`` and ``config.json`` (the model config, a format
-version and the SHA-256 of the weights file), both written atomically (temporary file + rename).
+version, the SHA-256 of the weights file and the SHA-256 of the model config), both written
+atomically (temporary file + rename). The model config is also stored in the weights file's
+header, so a ``config.json`` edited by hand is refused naming each key that was changed, rather
+than building a different model around the weights.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from jarvl.config import ConfigError, from_dict, to_dict
@@ -36,6 +39,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def config_text(cfg_dict: dict[str, Any]) -> str:
+    """The canonical JSON of a model config (sorted keys, no spaces): what its SHA-256 covers."""
+    return json.dumps(cfg_dict, sort_keys=True, separators=(",", ":"))
+
+
+def config_sha256(cfg_dict: dict[str, Any]) -> str:
+    """SHA-256 of :func:`config_text`."""
+    return hashlib.sha256(config_text(cfg_dict).encode()).hexdigest()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -53,12 +66,13 @@ def save_model(model: torch.nn.Module, directory: str | os.PathLike, extra: dict
     # safetensors refuses shared storage; contiguous clones keep every tensor independent.
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     tmp = out / f".{WEIGHTS_FILE}.tmp{os.getpid()}"
-    save_file(tensors, str(tmp), metadata={"format": "jarvl", "version": str(FORMAT_VERSION)})
+    cfg = to_dict(model.cfg)
+    save_file(tensors, str(tmp), metadata={"format": "jarvl", "version": str(FORMAT_VERSION), "model_config": config_text(cfg)})
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     digest = _sha256(tmp)
     os.replace(tmp, out / WEIGHTS_FILE)
-    meta = {"format_version": FORMAT_VERSION, "sha256": digest, "model": to_dict(model.cfg), **(extra or {})}
+    meta = {"format_version": FORMAT_VERSION, "sha256": digest, "config_sha256": config_sha256(cfg), "model": cfg, **(extra or {})}
     atomic_write_bytes(out / CONFIG_FILE, json.dumps(meta, indent=2).encode())
     return out
 
@@ -75,7 +89,22 @@ def read_config(directory: str | os.PathLike) -> tuple[ModelConfig, dict[str, An
         raise WeightsError(f"{path}: damaged config file: {err}") from None
     except (KeyError, TypeError, ConfigError) as err:
         raise WeightsError(f"{path}: not a jarvl model config: {err}") from None
+    # Older files have no config hash: they load as before.
+    if meta.get("config_sha256") and config_sha256(meta["model"]) != meta["config_sha256"]:
+        raise WeightsError(f"{path}: the model config was changed after saving ({_edited_keys(Path(directory), cfg)}); "
+                           "restore the file, or save the model again")
     return cfg, meta
+
+
+def _edited_keys(directory: Path, cfg: ModelConfig) -> str:
+    """'fusion.heads: 8 (saved 4)' for each key that differs from the config stored in the weights file."""
+    try:
+        with safe_open(str(directory / WEIGHTS_FILE), "pt") as handle:
+            saved = from_dict(ModelConfig, json.loads((handle.metadata() or {})["model_config"]))
+    except (OSError, SafetensorError, KeyError, TypeError, json.JSONDecodeError, ConfigError):
+        return "its SHA-256 differs from the one recorded"
+    diffs = [d.replace(" != ", " (saved ") + ")" for d in config_differences(cfg, saved)]
+    return "; ".join(diffs) or "its SHA-256 differs from the one recorded"
 
 
 def config_differences(a: ModelConfig, b: ModelConfig) -> list[str]:

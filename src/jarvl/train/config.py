@@ -7,11 +7,13 @@ keys (``--set optim.lr=3e-4 --set model.fusion.num_tokens=8``). Unknown keys are
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jarvl.config import ConfigError, apply_overrides, flatten_dict, from_dict, to_dict
+from jarvl.config import ConfigError, apply_overrides, flatten_dict, from_dict, range_problems, to_dict
 from jarvl.data.mixture import MixtureConfig
+from jarvl.devices import DEVICE_PATTERN
 from jarvl.models.config import ModelConfig
 from jarvl.models.presets import get_preset
 
@@ -34,6 +36,15 @@ class DataConfig:
     sampling: MixtureConfig = field(default_factory=MixtureConfig)
     loss_weights: dict[str, float] = field(default_factory=dict)  # per mixture dataset; default 1
 
+    def problems(self) -> list[str]:
+        """Values out of range, each as ``data.KEY must be ...``."""
+        out = range_problems(self, "data.", {
+            "batch_size": (1, 1 << 16), "num_workers": (0, 256), "max_bad_fraction": (0, 1), "vocab_size": (5, 1 << 24),
+            "tokenizer_samples": (1, None),
+        })
+        out += [f"data.loss_weights.{k} must be >= 0, got {v!r}" for k, v in self.loss_weights.items() if not v >= 0]
+        return out
+
 
 @dataclass
 class OptimConfig:
@@ -49,6 +60,14 @@ class OptimConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     grad_clip: float = 1.0  # 0: off
     accumulation: int = 1  # micro-batches per optimiser step
+
+    def problems(self) -> list[str]:
+        """Values out of range, each as ``optim.KEY must be ...``."""
+        out = [] if 0 < self.lr <= 1 else [f"optim.lr must be in (0, 1], got {self.lr!r}"]
+        return out + range_problems(self, "optim.", {
+            "min_lr_ratio": (0, 1), "weight_decay": (0, None), "beta1": (0, 0.9999999), "beta2": (0, 0.9999999),
+            "warmup_steps": (0, None), "grad_clip": (0, None), "accumulation": (1, 1 << 16),
+        })
 
 
 @dataclass
@@ -72,6 +91,17 @@ class RunConfig:
     # from 0.89x to 1.11x concat's samples/s (benchmarks/results/gpu_fusions_compiled.md). On 2 CPU
     # cores the tiny model trained slower compiled than eager (benchmarks/results/train_speed.md).
     compile: bool = False
+
+    def problems(self) -> list[str]:
+        """Values out of range, each as ``run.KEY must be ...``."""
+        out = range_problems(self, "run.", {
+            "max_steps": (0, None), "max_minutes": (0, None), "eval_every": (0, None), "eval_samples": (1, None),
+            "eval_every_minutes": (0, None), "checkpoint_every": (0, None), "log_every": (1, None), "seed": (0, 2**32 - 1),
+            "threads": (0, 1024),
+        })
+        if not re.fullmatch(DEVICE_PATTERN, self.device):
+            out.append(f"run.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        return out
 
 
 @dataclass
@@ -101,10 +131,26 @@ def build_experiment(data: dict[str, Any] | None = None, overrides: list[str] | 
             preset = item.split("=", 1)[1]
             overrides.remove(item)
     model = get_preset(str(preset))
-    model = apply_overrides(model, flatten_dict(model_section))
+    model = apply_overrides(model, flatten_dict(model_section), prefix="model.")
     cfg = from_dict(ExperimentConfig, {k: v for k, v in data.items()})
     cfg.model = model
     cfg = apply_overrides(cfg, overrides)
+    return validate_experiment(cfg)
+
+
+def validate_experiment(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Check every value a run would otherwise trip over later (STYLE rule 10); returns ``cfg``.
+
+    Raises:
+        ConfigError: naming each key out of range (``run.max_steps must be >= 1, got -1``), an
+            unknown fusion, or an inconsistent model config.
+    """
+    from jarvl.models.fusions import check_fusion_name
+
+    problems = cfg.data.problems() + cfg.optim.problems() + cfg.run.problems()
+    if problems:
+        raise ConfigError("invalid config: " + "; ".join(problems))
+    check_fusion_name(cfg.model.fusion.name)
     cfg.model.validate()
     return cfg
 

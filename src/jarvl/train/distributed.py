@@ -33,9 +33,9 @@ def setup(device: str = "auto") -> DistInfo:
     """Initialise the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     local = int(os.environ.get("LOCAL_RANK", 0))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    from jarvl.devices import resolve_device
+
+    dev = resolve_device(device)  # an unknown or absent device: a clear error before anything starts
     if dev.type == "cuda":
         dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
@@ -60,6 +60,15 @@ def broadcast_flags(flags: list[bool], info: DistInfo) -> list[bool]:
     t = torch.tensor([1 if f else 0 for f in flags])
     dist.broadcast(t, 0)
     return [bool(v) for v in t.tolist()]
+
+
+def broadcast_object(obj, info: DistInfo):
+    """Rank 0's picklable ``obj`` (a string, a small dict), on every rank."""
+    if not info.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, 0)
+    return box[0]
 
 
 def barrier(info: DistInfo) -> None:

@@ -57,14 +57,15 @@ class ConcatDataset:
 
 
 def record_text(dataset, index: int) -> tuple[str, str]:
-    """(prompt, target) of one record; readers with ``item(i)`` (synthetic) skip image drawing."""
+    """(prompt, target) of one record, ``("", "")`` for an unusable one; readers with ``item(i)``
+    (synthetic) skip image drawing, readers with ``record(i)`` (labels only) skip image decoding."""
     if hasattr(dataset, "item"):
         it = dataset.item(index)
         return it.prompt, it.target
     from jarvl.data.errors import BadRecord
 
     try:
-        s = dataset[index]
+        s = dataset.record(index) if hasattr(dataset, "record") else dataset[index]
     except BadRecord:
         return "", ""
     return s.prompt, s.target

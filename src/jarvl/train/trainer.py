@@ -2,7 +2,13 @@
 
 Generic over fusions: the model bundles its loss (``JARVLModel.forward``); evaluation gets a
 predict function. Every ``checkpoint_every`` steps the full state is written atomically, and
-``resume`` continues exactly: same batches, optimiser moments, schedule and counters.
+``resume`` continues exactly: same batches, optimiser moments, schedule and counters; the rows
+``metrics.jsonl`` (and TensorBoard) got after the restored step are dropped, so there is one history.
+
+The run directory is claimed first (``jarvl.train.rundir``: a lock, and resume / overwrite /
+refuse for an existing run); datasets, tokenizer, model and optimiser are then built in memory,
+and only when all of that has worked is anything written, so a failed start leaves the directory
+as it found it.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ from jarvl.train.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
-from jarvl.train.config import ExperimentConfig, experiment_dict
+from jarvl.train.config import ExperimentConfig, experiment_dict, validate_experiment
 from jarvl.train.logger import MetricsLogger
+from jarvl.train.rundir import RunDir, RunDirBusy, notice
 from jarvl.train.optim import lr_at, make_optimizer
 from jarvl.train.progress import Progress
 from jarvl.train.setup import fit_model_to_tokenizer, fit_tokenizer, load_tokenizer, open_datasets
@@ -46,15 +53,45 @@ class NonFiniteLoss(RunAborted):
 
 class Trainer:
     """Train ``cfg`` into ``run_dir``. ``resume``: continue from ``run_dir``'s last checkpoint;
-    ``init_from``: start from another run's weights (and tokenizer) with a new data mixture."""
+    ``overwrite``: replace the run already in ``run_dir`` (without either, an existing run is an
+    error); ``init_from``: start from another run's weights (and tokenizer) with a new data mixture.
+
+    The run directory stays locked (``jarvl.train.rundir``) until :meth:`fit` returns or :meth:`close`.
+    """
 
     def __init__(
         self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | None = None,
-        batch_hooks: list | None = None,
+        overwrite: bool = False, batch_hooks: list | None = None,
     ) -> None:
-        self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.cfg, self.run_dir = validate_experiment(cfg), Path(run_dir)
         self.batch_hooks = list(batch_hooks or [])  # called with every training Batch (e.g. to tally texts)
         self.info = dist_utils.setup(cfg.run.device)
+        if cfg.data.batch_size % self.info.world:
+            raise ValueError(f"data.batch_size {cfg.data.batch_size} is not divisible by the {self.info.world} ranks")
+        self.rundir = RunDir(self.run_dir, resume=resume, overwrite=overwrite)
+        self._claim()
+        try:
+            self._start(resume, overwrite, init_from)
+        except BaseException:
+            self.rundir.abandon()
+            raise
+
+    def _claim(self) -> None:
+        # Rank 0 alone locks; every rank learns whether it worked, so none waits forever on the others.
+        error = None
+        if self.info.main:
+            try:
+                self.rundir.claim()
+            except (RunAborted, ValueError) as err:
+                error = err
+        (failed,) = dist_utils.broadcast_flags([error is not None], self.info)
+        if error is not None:
+            raise error
+        if failed:
+            raise RunDirBusy(f"rank 0 could not claim the run directory {self.run_dir}")
+
+    def _start(self, resume: bool, overwrite: bool, init_from: str | None) -> None:
+        cfg = self.cfg
         if cfg.run.threads:
             torch.set_num_threads(cfg.run.threads)
         self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
@@ -74,6 +111,8 @@ class Trainer:
             self.train_data = open_datasets(cfg.data.train)
         self.val_data = open_datasets(cfg.data.val) if cfg.data.val else None
         resume_ckpt = self._resume_checkpoint() if resume else None
+        if resume and resume_ckpt is None and self.info.main:
+            notice(f"--resume: {self.run_dir} has no checkpoint yet; starting from step 0 (its partial files are replaced)")
         self.tokenizer = self._tokenizer(resume_ckpt, init_from)
         fit_model_to_tokenizer(cfg.model, self.tokenizer)
         torch.manual_seed(cfg.run.seed)
@@ -92,10 +131,16 @@ class Trainer:
         # checkpoints, evaluation and generate never see the compiled wrapper).
         self.forward = torch.compile(self.ddp) if cfg.run.compile else self.ddp
         self.collate = Collator(self.tokenizer, cfg.model.vision.image_size, cfg.model.text.max_len, cfg.model.decoder.max_len)
-        self.logger = MetricsLogger(self.run_dir, enabled=self.info.main)
+        # Everything is built: the first writes. A resume drops the log rows past its checkpoint.
         if self.info.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.rundir.commit(fresh=overwrite or (resume and resume_ckpt is None))
+            self.tokenizer.save(self.run_dir / "tokenizer.json")
             (self.run_dir / "config.json").write_text(json.dumps(experiment_dict(cfg), indent=1))
+        self.logger = MetricsLogger(self.run_dir, enabled=self.info.main, resume_step=self.state["step"] if resume_ckpt else None)
+
+    def close(self) -> None:
+        """Release the run directory (``fit`` does this when it returns or fails)."""
+        self.rundir.release()
 
     # ----------------------------------------------------------------- setup helpers
     def _resume_checkpoint(self) -> Path | None:
@@ -109,15 +154,14 @@ class Trainer:
             return load_tokenizer(resume_ckpt)
         if init_from:
             return load_tokenizer(checkpoint_path(init_from))
-        path = self.run_dir / "tokenizer.json"
-        if self.info.main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            d = self.cfg.data
-            fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples).save(path)
-        dist_utils.barrier(self.info)
         from jarvl.data.tokenizer import Tokenizer
 
-        return Tokenizer.load(path)
+        # Trained on rank 0, in memory (written only once the start has worked), sent to the others.
+        text = None
+        if self.info.main:
+            d = self.cfg.data
+            text = fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples).to_json()
+        return Tokenizer.from_json(dist_utils.broadcast_object(text, self.info))
 
     def _init_weights_from(self, source: str) -> None:
         ckpt = checkpoint_path(source)
@@ -198,6 +242,7 @@ class Trainer:
             summary = self.finish(t0)
         finally:
             self.logger.close()
+            self.close()
         return summary
 
     def _train_step(self, batch: Batch, step: int) -> tuple[float, int]:

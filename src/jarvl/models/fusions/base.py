@@ -94,12 +94,17 @@ def list_fusions() -> list[str]:
     return list(_FUSIONS)
 
 
-def build_fusion(cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0) -> Fusion:
-    """Instantiate the fusion ``cfg.name``; an unknown name lists the valid ones."""
-    if cfg.name not in _FUSIONS:
+def check_fusion_name(name: str) -> None:
+    """Raise ValueError for a fusion name that is not registered, suggesting the closest one."""
+    if name not in _FUSIONS:
         import difflib
 
-        close = difflib.get_close_matches(cfg.name, list(_FUSIONS), n=1)
+        close = difflib.get_close_matches(name, list(_FUSIONS), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"unknown fusion '{cfg.name}'{hint} (available: {', '.join(_FUSIONS)})")
+        raise ValueError(f"unknown fusion '{name}'{hint} (available: {', '.join(_FUSIONS)})")
+
+
+def build_fusion(cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0) -> Fusion:
+    """Instantiate the fusion ``cfg.name``; an unknown name lists the valid ones."""
+    check_fusion_name(cfg.name)
     return _FUSIONS[cfg.name](cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
