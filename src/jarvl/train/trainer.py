@@ -16,11 +16,12 @@ from typing import Any
 
 import torch
 
-from jarvl.data.collate import Batch, Collator
+from jarvl.data.collate import Batch
 from jarvl.data.errors import SkipStats, TooManyBadRecords
 from jarvl.data.loader import make_loader
 from jarvl.evaluation.generation import exact_match_report, predict_all
 from jarvl.models.model import JARVLModel
+from jarvl.models.pretrained import load_pretrained_towers, resolve_backbones
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
 from jarvl.data.mixture import MixtureSampler
@@ -37,7 +38,14 @@ from jarvl.train.config import ExperimentConfig, experiment_dict
 from jarvl.train.logger import MetricsLogger
 from jarvl.train.optim import lr_at, make_optimizer
 from jarvl.train.progress import Progress
-from jarvl.train.setup import fit_model_to_tokenizer, fit_tokenizer, load_tokenizer, open_datasets
+from jarvl.train.setup import (
+    backbone_tokenizer,
+    fit_model_to_tokenizer,
+    fit_tokenizer,
+    load_tokenizer,
+    make_collator,
+    open_datasets,
+)
 
 
 class NonFiniteLoss(RunAborted):
@@ -59,6 +67,10 @@ class Trainer:
             torch.set_num_threads(cfg.run.threads)
         self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
         self.skips = SkipStats()
+        resume_ckpt = self._resume_checkpoint() if resume else None
+        # Backbones first: a wrong path fails in a second, not after the datasets and tokenizer.
+        # A resumed run takes the resolution stored in its checkpoint (the directories may be gone).
+        resolve_backbones(cfg.model, read_config(resume_ckpt)[0] if resume_ckpt else None)
         self.mixture, self.mixture_data, self.mixture_batches = None, {}, None
         self._source_window: dict[str, list[float]] = {}  # mixture: each dataset's losses since the last log row
         if cfg.data.mixture:
@@ -73,13 +85,15 @@ class Trainer:
         else:
             self.train_data = open_datasets(cfg.data.train)
         self.val_data = open_datasets(cfg.data.val) if cfg.data.val else None
-        resume_ckpt = self._resume_checkpoint() if resume else None
         self.tokenizer = self._tokenizer(resume_ckpt, init_from)
         fit_model_to_tokenizer(cfg.model, self.tokenizer)
         torch.manual_seed(cfg.run.seed)
-        self.model = JARVLModel(cfg.model).to(self.info.device)
+        self.model = JARVLModel(cfg.model)
         if init_from and not resume_ckpt:
             self._init_weights_from(init_from)
+        elif not resume_ckpt:
+            load_pretrained_towers(self.model)  # a fresh run starts its backbones from their checkpoints
+        self.model.to(self.info.device)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         if resume_ckpt:
             self._restore(resume_ckpt)
@@ -91,7 +105,7 @@ class Trainer:
         # The training forward; through torch.compile when asked (self.model stays the plain module, so
         # checkpoints, evaluation and generate never see the compiled wrapper).
         self.forward = torch.compile(self.ddp) if cfg.run.compile else self.ddp
-        self.collate = Collator(self.tokenizer, cfg.model.vision.image_size, cfg.model.text.max_len, cfg.model.decoder.max_len)
+        self.collate = make_collator(cfg.model, self.tokenizer)
         self.logger = MetricsLogger(self.run_dir, enabled=self.info.main)
         if self.info.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -113,7 +127,9 @@ class Trainer:
         if self.info.main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             d = self.cfg.data
-            fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples).save(path)
+            # A pretrained text tower brings its tokenizer; the run keeps a copy (eval, predict, resume).
+            tokenizer = backbone_tokenizer(self.cfg.model) or fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples)
+            tokenizer.save(path)
         dist_utils.barrier(self.info)
         from jarvl.data.tokenizer import Tokenizer
 
