@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jarvl.models.pretrained.files import BackboneError
+
 
 @dataclass(frozen=True)
 class Family:
@@ -19,7 +21,7 @@ class Family:
 
     kind: Literal["vision", "text"]
     model_class: str  # a class of the transformers package
-    blocks: str  # attribute path of the ModuleList of transformer blocks
+    blocks: str  # attribute path of the ModuleList of transformer blocks ("|" between alternatives)
     final: tuple[str, ...] = ()  # modules after the blocks (trainable with freeze: last_N)
     post: tuple[str, ...] = ()  # modules jarvl applies to last_hidden_state (CLIP's post_layernorm, on every token)
     depth_key: str = "num_hidden_layers"
@@ -35,7 +37,7 @@ _T5 = dict(kind="text", model_class="T5EncoderModel", blocks="encoder.block", fi
            depth_key="num_layers", width_key="d_model", heads_key="num_heads", mlp_key="d_ff")
 
 FAMILIES: dict[str, Family] = {
-    "vit": Family(kind="vision", model_class="ViTModel", blocks="encoder.layer", final=("layernorm",),
+    "vit": Family(kind="vision", model_class="ViTModel", blocks="layers|encoder.layer", final=("layernorm",),
                   init_kwargs={"add_pooling_layer": False}),
     # CLIP's last_hidden_state precedes post_layernorm, which only its pooled output uses: jarvl
     # applies it to every token (as open_clip's ln_post), so no parameter is left without a gradient.
@@ -64,7 +66,7 @@ def tower_config(raw: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
     family = FAMILIES.get(model_type)
     if family is None or family.kind != kind:
         known = sorted(t for t, f in FAMILIES.items() if f.kind == kind) + (sorted(_VISION_PARTS) if kind == "vision" else [])
-        raise ValueError(f"{where}: model_type {model_type or '(none)'!r} is not a {kind} tower jarvl builds (supported: {', '.join(known)})")
+        raise BackboneError(f"{where}: model_type {model_type or '(none)'!r} is not a {kind} tower jarvl builds (supported: {', '.join(known)})")
     return raw
 
 

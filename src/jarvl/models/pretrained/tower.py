@@ -59,14 +59,19 @@ def quiet_transformers() -> Iterator[None]:
         tf.utils.logging.enable_progress_bar()
 
 
-def submodule(module: nn.Module, path: str) -> nn.Module:
-    """``module``'s submodule at dotted ``path`` (transformers 4 nests vision towers under ``vision_model``)."""
-    for prefix in ("", "vision_model.", "text_model."):
-        try:
-            return module.get_submodule(prefix + path)
-        except AttributeError:
-            continue
-    raise AttributeError(f"{type(module).__name__} has no submodule {path!r}")
+def submodule(module: nn.Module, paths: str) -> nn.Module:
+    """``module``'s submodule at the first of the ``|``-separated dotted ``paths`` that exists.
+
+    Versions of transformers place blocks differently (ViT: ``layers`` in 5.x, ``encoder.layer``
+    in 4.x; 4.x nests CLIP's vision tower under ``vision_model``), so each path is also tried there.
+    """
+    for path in paths.split("|"):
+        for prefix in ("", "vision_model."):
+            try:
+                return module.get_submodule(prefix + path)
+            except AttributeError:
+                continue
+    raise AttributeError(f"{type(module).__name__} has no submodule {paths!r}")
 
 
 class PretrainedTower(nn.Module):
