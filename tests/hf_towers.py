@@ -19,19 +19,20 @@ VISION = dict(TOWER, image_size=32, patch_size=8)
 PIL = dict(do_resize=True, do_rescale=True, do_normalize=True)
 
 
-def _quiet(fn):
+def _seeded() -> None:
+    """Seed the random weights, and keep transformers' save messages out of the test output."""
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    return fn
+    torch.manual_seed(0)
 
 
 def save_vit(root: Path) -> Path:
     """A ViT (32px, patch 8: 16 patches + CLS) and its image processor (ImageNet-style 0.5 mean/std)."""
     from transformers import ViTConfig, ViTImageProcessorPil, ViTModel
 
-    _quiet(torch.manual_seed)(0)
+    _seeded()
     ViTModel(ViTConfig(**VISION), add_pooling_layer=False).save_pretrained(root)
     ViTImageProcessorPil(size={"height": 32, "width": 32}, image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(root)
     return root
@@ -41,7 +42,7 @@ def save_clip(root: Path) -> Path:
     """A whole CLIP model (both towers, as openai/clip-* ship) with CLIP's resize-and-centre-crop processor."""
     from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel
 
-    _quiet(torch.manual_seed)(0)
+    _seeded()
     cfg = CLIPConfig(vision_config=VISION, text_config=dict(TOWER, vocab_size=99), projection_dim=16)
     CLIPModel(cfg).save_pretrained(root)
     CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(root)
@@ -52,7 +53,7 @@ def save_siglip_vision(root: Path) -> Path:
     """A SigLIP vision tower (no CLS token; its pooling head is left out when jarvl builds it)."""
     from transformers import SiglipImageProcessorPil, SiglipVisionConfig, SiglipVisionModel
 
-    _quiet(torch.manual_seed)(0)
+    _seeded()
     SiglipVisionModel(SiglipVisionConfig(**VISION)).save_pretrained(root)
     SiglipImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(root)
     return root
@@ -75,7 +76,7 @@ def save_bert(root: Path) -> Path:
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     tok = char_tokenizer("[PAD]", "[UNK]", "[CLS] $A [SEP]", ["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
-    _quiet(torch.manual_seed)(0)
+    _seeded()
     BertModel(BertConfig(**TOWER, vocab_size=tok.get_vocab_size(), max_position_embeddings=64), add_pooling_layer=False).save_pretrained(root)
     PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]").save_pretrained(root)
     return root
@@ -86,7 +87,7 @@ def save_t5(root: Path) -> Path:
     from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
 
     tok = char_tokenizer("<pad>", "<unk>", "$A </s>", ["<pad>", "</s>", "<unk>"])
-    _quiet(torch.manual_seed)(0)
+    _seeded()
     cfg = T5Config(vocab_size=tok.get_vocab_size(), d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
     T5ForConditionalGeneration(cfg).save_pretrained(root)
     PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>").save_pretrained(root)

@@ -79,3 +79,20 @@ def test_a_missing_backbone_fails_at_start_in_one_line(tmp_path):
         f"jarvl train: error: model.vision.backbone={tmp_path / 'no-such-vit'}: no such directory (backbones are read from a "
         "local Hugging Face directory with config.json and model.safetensors; nothing is downloaded)"
     ]
+
+
+def test_torchrun_two_processes_on_pretrained_towers(tmp_path):
+    """DDP (gloo, 2 ranks) over pretrained towers: no parameter left without a gradient, a partly frozen tower."""
+    import os
+
+    vision, text = hf_towers.save_siglip_vision(tmp_path / "siglip"), hf_towers.save_t5(tmp_path / "t5")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29527", "-m", "jarvl.cli.main",
+        "train", "--out", str(tmp_path / "ddp"), "--model", "tiny", "--fusion", "perceiver", "--train", "synthetic:vqa:train?n=200",
+        "--val", "synthetic:vqa:val?n=8", "--max-steps", "3", "--batch-size", "8", "--quiet",
+        "--set", f"model.vision.backbone={vision}", "--set", f"model.text.backbone={text}", "--set", "model.text.freeze=last_1",
+        "--set", "data.num_workers=0", "--set", "run.threads=1", "--set", "run.eval_samples=8",
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '"samples": 24' in (tmp_path / "ddp" / "summary.json").read_text()

@@ -78,6 +78,7 @@ class JARVLModel(nn.Module):
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)
         apply_freeze(self.text_encoder, cfg.text.freeze)
+        self.train()  # a fully frozen tower starts in eval mode too
 
     def _init(self) -> None:
         # Linears, embeddings, norms; gates (TanhGate) and learned queries keep their own init.
