@@ -39,25 +39,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def model_config(base: dict, fusion: str, overrides: list[str]):
-    """The model config to profile: ``base`` (a resolved model dict) with ``fusion`` and dotted overrides.
+def model_config(base: dict | str, fusion: str, overrides: list[str]):
+    """The model config to profile: ``base`` (a preset name, or a model config dict) with ``fusion``
+    and dotted overrides.
 
     Backbones are resolved from their directories; with a text backbone, the vocabulary and
     special ids are its tokenizer's, as in training.
     """
     from jarvl.config import apply_overrides, from_dict
-    from jarvl.models import ModelConfig
+    from jarvl.models import ModelConfig, get_preset
     from jarvl.models.pretrained import resolve_backbones
     from jarvl.train.setup import backbone_tokenizer, fit_model_to_tokenizer
 
-    cfg = apply_overrides(from_dict(ModelConfig, base), [f"fusion.name={fusion}", *overrides])
+    start = get_preset(base) if isinstance(base, str) else from_dict(ModelConfig, base)
+    cfg = apply_overrides(start, [f"fusion.name={fusion}", *overrides])
     resolve_backbones(cfg)
     tokenizer = backbone_tokenizer(cfg)
     return fit_model_to_tokenizer(cfg, tokenizer) if tokenizer else cfg
 
 
-def profile_one(base: dict, fusion: str, overrides: list[str], kwargs: dict) -> dict:
-    """Profile one model x fusion (with dotted overrides); returns the record as a dict."""
+def profile_one(base: dict | str, fusion: str, overrides: list[str], kwargs: dict) -> dict:
+    """Profile one model (a preset name or a model config dict) x fusion, with dotted overrides; returns the record as a dict."""
     from jarvl.profiling import profile_model
 
     return profile_model(model_config(base, fusion, overrides), **kwargs).as_dict()
