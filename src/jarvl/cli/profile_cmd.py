@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "latency_ms: median inference forward pass of the batch."
         ),
     )
-    p.add_argument("--model", default="paper-base", help="preset name (see `jarvl models`); default paper-base")
-    p.add_argument("--fusion", default="concat,jar", help="comma-separated fusions, or 'all'; default concat,jar")
+    p.add_argument("--model", help="preset name (see `jarvl models`); default paper-base, or the --config's model")
+    p.add_argument("--config", help="experiment YAML (as for jarvl train): profile its model section")
+    p.add_argument("--fusion", help="comma-separated fusions, or 'all'; default concat,jar, or the --config's fusion")
     p.add_argument("--image-size", type=int_in(8, 4096), help="override vision.image_size (more image tokens)")
     p.add_argument("--batch", type=BATCH, default=2, help="training/inference batch for memory and latency (default 2)")
     p.add_argument("--text-len", type=int_in(1, 4096), help="prompt tokens (default: the preset's text.max_len)")
@@ -32,36 +33,70 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int_in(1, 1000), default=3, help="timed runs for latency (median; default 3)")
     p.add_argument("--no-timing", action="store_true", help="skip latency and step time (FLOPs and memory only)")
     p.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. fusion.num_tokens=32")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="model config override, e.g. fusion.num_tokens=32 or text.backbone=DIR (a 'model.' prefix, as in "
+                        "jarvl train, is accepted)")
     p.add_argument("--no-isolate", action="store_true", help="profile in this process (peak memory then depends on order)")
     p.add_argument("--json", action="store_true", help="print one JSON list of records")
     p.set_defaults(func=run)
 
 
-def profile_one(preset: str, fusion: str, overrides: list[str], kwargs: dict) -> dict:
-    """Profile one preset x fusion (with dotted overrides); returns the record as a dict."""
-    from jarvl.config import apply_overrides
-    from jarvl.models import get_preset
+def model_config(base: dict | str, fusion: str, overrides: list[str]):
+    """The model config to profile: ``base`` (a preset name, or a model config dict) with ``fusion``
+    and dotted overrides.
+
+    Backbones are resolved from their directories; with a text backbone, the vocabulary and
+    special ids are its tokenizer's, as in training.
+    """
+    from jarvl.config import apply_overrides, from_dict
+    from jarvl.models import ModelConfig, get_preset
+    from jarvl.models.pretrained import resolve_backbones
+    from jarvl.train.setup import backbone_tokenizer, fit_model_to_tokenizer
+
+    start = get_preset(base) if isinstance(base, str) else from_dict(ModelConfig, base)
+    cfg = apply_overrides(start, [f"fusion.name={fusion}", *overrides])
+    resolve_backbones(cfg)
+    tokenizer = backbone_tokenizer(cfg)
+    return fit_model_to_tokenizer(cfg, tokenizer) if tokenizer else cfg
+
+
+def profile_one(base: dict | str, fusion: str, overrides: list[str], kwargs: dict) -> dict:
+    """Profile one model (a preset name or a model config dict) x fusion, with dotted overrides; returns the record as a dict."""
     from jarvl.profiling import profile_model
 
-    cfg = apply_overrides(get_preset(preset, fusion), overrides)
-    return profile_model(cfg, **kwargs).as_dict()
+    return profile_model(model_config(base, fusion, overrides), **kwargs).as_dict()
+
+
+def base_model(args: argparse.Namespace) -> dict:
+    """The model section to start from: --config's (its preset and overrides), else the --model preset."""
+    from jarvl.config import load_yaml, to_dict
+    from jarvl.models import get_preset
+    from jarvl.train.config import build_experiment
+
+    if args.config:
+        data = load_yaml(args.config)
+        model = dict(data.get("model") or {})
+        if args.model:
+            model["preset"] = args.model
+        return to_dict(build_experiment({"model": model}).model)
+    return to_dict(get_preset(args.model or "paper-base"))
 
 
 def run(args: argparse.Namespace) -> int:
     """Profile each fusion and print a table (or JSON)."""
-    from jarvl.config import apply_overrides
-    from jarvl.models import get_preset, list_fusions
+    from jarvl.models import list_fusions
 
     from jarvl.devices import resolve_device
 
     resolve_device(args.device)
-    fusions = list_fusions() if args.fusion == "all" else [f.strip() for f in args.fusion.split(",") if f.strip()]
-    overrides = list(args.set)
+    base = base_model(args)
+    names = args.fusion or (base["fusion"]["name"] if args.config else "concat,jar")
+    fusions = list_fusions() if names == "all" else [f.strip() for f in names.split(",") if f.strip()]
+    overrides = [item[len("model."):] if item.startswith("model.") else item for item in args.set]
     if args.image_size:
         overrides.append(f"vision.image_size={args.image_size}")
     for fusion in fusions:  # fail at start, not after an hour of profiling
-        apply_overrides(get_preset(args.model, fusion), overrides).validate()
+        model_config(base, fusion, overrides)
     kwargs = dict(
         batch=args.batch,
         text_len=args.text_len,
@@ -73,12 +108,12 @@ def run(args: argparse.Namespace) -> int:
     records = []
     for fusion in fusions:
         if args.no_isolate:
-            records.append(profile_one(args.model, fusion, overrides, kwargs))
+            records.append(profile_one(base, fusion, overrides, kwargs))
         else:
             # A fresh process per fusion, so each one's peak memory is its own.
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-                records.append(pool.submit(profile_one, args.model, fusion, overrides, kwargs).result())
+                records.append(pool.submit(profile_one, base, fusion, overrides, kwargs).result())
     if args.json:
         print(json.dumps(records, indent=1))
     else:

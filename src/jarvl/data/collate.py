@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,7 @@ from jarvl.data.errors import BadRecord
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
 
-# ImageNet statistics: the usual ViT input normalisation.
+# ImageNet statistics: the usual ViT input normalisation (a pretrained tower brings its own).
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
 
@@ -46,13 +47,30 @@ class Batch:
         )
 
 
-def image_tensor(image: np.ndarray, size: int) -> torch.Tensor:
-    """uint8[H, W, 3] -> normalised float[3, size, size] (resized with Pillow when needed)."""
+def image_tensor(
+    image: np.ndarray, size: int, mean: Sequence[float] = MEAN, std: Sequence[float] = STD, crop: bool = False
+) -> torch.Tensor:
+    """uint8[H, W, 3] -> normalised float[3, size, size]; ``mean``/``std`` per channel, 0-255 scale.
+
+    Resized with Pillow (bilinear) when needed: squashed to a square, or with ``crop`` the short
+    side resized to ``size`` and the centre cut out (CLIP's preprocessing).
+    """
     if image.shape[0] != size or image.shape[1] != size:
         from PIL import Image
 
-        image = np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
-    return torch.from_numpy(((image.astype(np.float32) - MEAN) / STD).transpose(2, 0, 1).copy())
+        img = Image.fromarray(image)
+        if crop:
+            h, w = image.shape[:2]
+            scale = size / min(h, w)
+            rw, rh = max(size, round(w * scale)), max(size, round(h * scale))
+            left, top = (rw - size) // 2, (rh - size) // 2
+            img = img.resize((rw, rh), Image.BILINEAR).crop((left, top, left + size, top + size))
+        else:
+            img = img.resize((size, size), Image.BILINEAR)
+        image = np.asarray(img)
+    mean = np.asarray(mean, dtype=np.float32)
+    std = np.asarray(std, dtype=np.float32)
+    return torch.from_numpy(((image.astype(np.float32) - mean) / std).transpose(2, 0, 1).copy())
 
 
 class Collator:
@@ -60,13 +78,18 @@ class Collator:
 
     Prompts are cut to ``max_text_len`` tokens and targets to ``max_target_len`` (EOS included);
     readers signal bad records by returning/raising ``BadRecord``, which are counted, not fatal.
+    ``mean``, ``std`` and ``crop`` are the image preprocessing (see ``image_tensor``).
     """
 
-    def __init__(self, tokenizer: Tokenizer, image_size: int, max_text_len: int, max_target_len: int) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, image_size: int, max_text_len: int, max_target_len: int, *,
+        mean: Sequence[float] = MEAN, std: Sequence[float] = STD, crop: bool = False,
+    ) -> None:
         self.tokenizer = tokenizer
         self.image_size = image_size
         self.max_text_len = max_text_len
         self.max_target_len = max_target_len
+        self.mean, self.std, self.crop = tuple(mean), tuple(std), crop
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
         """Collate; an all-bad batch gives a batch of size 0 (the trainer skips it)."""
@@ -80,13 +103,13 @@ class Collator:
                 skipped.append(("missing_image", sample.image_path or sample.id))
                 continue
             try:
-                images.append(image_tensor(sample.image, self.image_size))
+                images.append(image_tensor(sample.image, self.image_size, self.mean, self.std, self.crop))
             except (ValueError, OSError) as err:
                 skipped.append(("corrupt_image", f"{sample.image_path or sample.id} ({err})"))
                 continue
             kept.append(sample)
         tok = self.tokenizer
-        prompts = tok.encode_batch([s.prompt for s in kept], max_len=self.max_text_len, pad=True)
+        prompts = tok.encode_prompts([s.prompt for s in kept], max_len=self.max_text_len)
         targets = tok.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
         ids = torch.tensor(prompts, dtype=torch.long).reshape(len(kept), -1)
         if ids.shape[1] == 0:

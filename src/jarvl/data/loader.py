@@ -103,7 +103,15 @@ def make_loader(dataset, batch_sampler, collate, num_workers: int = 0) -> DataLo
         persistent_workers=False,
         prefetch_factor=4 if num_workers else None,
         worker_init_fn=_worker_init if num_workers else None,
+        generator=_own_generator(),
     )
+
+
+def _own_generator() -> torch.Generator:
+    # A DataLoader draws its workers' base seed when an iterator starts: from the global RNG unless
+    # it has a generator. A resumed run starts its loader after restoring that RNG, so the draw
+    # would shift every later random number (dropout in a pretrained tower) off the uninterrupted run's.
+    return torch.Generator().manual_seed(0)
 
 
 def _worker_init(_: int) -> None:
@@ -153,6 +161,7 @@ def make_stream_loader(dataset: Iterable, batch_size: int, collate, num_workers:
         num_workers=num_workers,
         prefetch_factor=4 if num_workers else None,
         worker_init_fn=_worker_init if num_workers else None,
+        generator=_own_generator(),
     )
 
 

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+# ImageNet statistics (0-255 scale): the built-in ViT's input normalisation; a pretrained vision
+# tower takes its own from the checkpoint's preprocessor config.
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+_LAST_N = re.compile(r"last_(\d+)")
+
+
+def freeze_layers(freeze: bool | str) -> int | None:
+    """Trainable layers a ``freeze`` value leaves: None = all (false), 0 = none (true), N (``last_N``).
+
+    Raises ValueError for anything else.
+    """
+    if freeze is False:
+        return None
+    if freeze is True:
+        return 0
+    match = _LAST_N.fullmatch(str(freeze))
+    if not match or int(match.group(1)) < 1:
+        raise ValueError(f"freeze must be true, false or last_N (N >= 1 layers left trainable), got {freeze!r}")
+    return int(match.group(1))
 
 
 @dataclass
 class VisionConfig:
-    """ViT image encoder: patch embedding (or a small conv stem) + pre-LN transformer."""
+    """ViT image encoder: the built-in one (patch embedding or a small conv stem + pre-LN transformer),
+    or a pretrained tower read from ``backbone``, a local Hugging Face directory (ViT, CLIP vision,
+    SigLIP vision). With a backbone, the architecture fields (width, depth, heads, mlp_ratio,
+    patch_size) and the preprocessing (image_size, mean, std, crop) are filled in from the
+    checkpoint (``jarvl.models.pretrained.resolve_backbones``) and ``hf_config`` keeps its
+    ``config.json``, so a saved run rebuilds the tower without the directory.
+    """
 
     image_size: int = 224
     patch_size: int = 16
@@ -18,6 +46,14 @@ class VisionConfig:
     depth: int = 12
     heads: int = 12
     mlp_ratio: float = 4.0
+    backbone: str = ""  # local Hugging Face directory (config.json + model.safetensors); "" = built-in ViT
+    backbone_layers: int = 0  # layers of the backbone to run: 0 all, k > 0 the first k, k < 0 all but the last -k
+    freeze: bool | str = False  # true | false | last_N (train only the last N layers and the final norm)
+    projection: Literal["linear", "mlp"] = "linear"  # Eq. 1's W1 to the fusion width; mlp: Linear-GELU-Linear (LLaVA-1.5)
+    mean: list[float] = field(default_factory=lambda: list(IMAGENET_MEAN))  # per channel, 0-255 scale
+    std: list[float] = field(default_factory=lambda: list(IMAGENET_STD))
+    crop: bool = False  # resize the short side to image_size and centre-crop (CLIP), instead of squashing
+    hf_config: dict[str, Any] = field(default_factory=dict)  # the backbone's config.json (filled in)
 
     @property
     def num_tokens(self) -> int:
@@ -27,7 +63,12 @@ class VisionConfig:
 
 @dataclass
 class TextConfig:
-    """Pre-LN transformer text encoder with padding masks."""
+    """Pre-LN transformer text encoder with padding masks, or a pretrained tower read from
+    ``backbone`` (BERT-like or T5 encoder, a local Hugging Face directory). With a backbone, the
+    architecture fields are filled in from the checkpoint, the vocabulary and special ids from its
+    ``tokenizer.json`` (which replaces the locally trained tokenizer), and ``hf_config`` keeps its
+    ``config.json``.
+    """
 
     vocab_size: int = 32128
     max_len: int = 32  # longest prompt, in tokens; longer prompts are truncated by the tokenizer
@@ -38,6 +79,11 @@ class TextConfig:
     pad_id: int = 0  # special token ids, set from the tokenizer the model is trained with
     bos_id: int = 1
     eos_id: int = 2
+    backbone: str = ""  # local Hugging Face directory (config.json + model.safetensors + tokenizer.json)
+    backbone_layers: int = 0  # layers of the backbone to run: 0 all, k > 0 the first k, k < 0 all but the last -k
+    freeze: bool | str = False  # true | false | last_N (train only the last N layers and the final norm)
+    projection: Literal["linear", "mlp"] = "linear"  # Eq. 1's W1 to the fusion width
+    hf_config: dict[str, Any] = field(default_factory=dict)  # the backbone's config.json (filled in)
 
 
 @dataclass
@@ -97,9 +143,9 @@ class ModelConfig:
         """Check the config for values that would only fail deep inside a forward pass."""
         problems = []
         v = self.vision
-        if v.image_size % v.patch_size:
+        if v.image_size % v.patch_size and not v.backbone:  # a pretrained tower's conv drops the remainder (SigLIP 384/14)
             problems.append(f"vision.image_size {v.image_size} is not a multiple of vision.patch_size {v.patch_size}")
-        if v.stem == "conv" and v.patch_size & (v.patch_size - 1):
+        if v.stem == "conv" and not v.backbone and v.patch_size & (v.patch_size - 1):
             problems.append(f"vision.stem=conv needs a power-of-two vision.patch_size, got {v.patch_size}")
         for name, width, heads in (
             ("vision", v.width, v.heads),
@@ -111,6 +157,19 @@ class ModelConfig:
                 problems.append(f"{name + '.' if name else ''}width {width} is not divisible by its heads {heads}")
         if self.fusion.num_tokens < 1 or self.fusion.iterations < 1 or self.fusion.layers < 0:
             problems.append("fusion.num_tokens and fusion.iterations must be >= 1, fusion.layers >= 0")
+        for name, tower in (("vision", v), ("text", self.text)):
+            try:
+                trainable = freeze_layers(tower.freeze)
+            except ValueError as err:
+                problems.append(f"{name}.{err}")
+                continue
+            resolved = not tower.backbone or tower.hf_config  # a backbone's depth is known once resolved
+            if trainable is not None and resolved and trainable > tower.depth:
+                problems.append(f"{name}.freeze={tower.freeze} leaves more layers trainable than the tower's {tower.depth}")
+            if tower.backbone_layers and not tower.backbone:
+                problems.append(f"{name}.backbone_layers needs {name}.backbone (the built-in tower's depth is {name}.depth)")
+        if len(v.mean) != 3 or len(v.std) != 3 or min(v.std) <= 0:
+            problems.append("vision.mean and vision.std need 3 values each, std > 0")
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
         return self

@@ -69,6 +69,10 @@ class ImageEncoder(nn.Module):
             nn.init.trunc_normal_(self.pos, std=0.02)
         self.encoder = Encoder(cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
 
+    def freeze_parts(self) -> tuple[list[nn.Module], list[nn.Module]]:
+        """(the transformer blocks in order, the modules after them), for ``jarvl.models.freeze``."""
+        return list(self.encoder.layers), [self.encoder.norm]
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """float[B, 3, H, W] -> float[B, M, Dv]."""
         if images.shape[-2:] != (self.cfg.image_size, self.cfg.image_size):

@@ -8,12 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jarvl.models.config import ModelConfig
+from jarvl.models.config import ModelConfig, TextConfig, VisionConfig
 from jarvl.models.decoder import Decoder
+from jarvl.models.freeze import apply_freeze, fully_frozen
 from jarvl.models.fusions import FusionOutput, build_fusion
 from jarvl.models.generation import beam_search, greedy_search
 from jarvl.models.image_encoder import ImageEncoder
 from jarvl.models.layers import init_weights
+from jarvl.models.pretrained import resolve_backbones
+from jarvl.models.pretrained.tower import PretrainedTower
 from jarvl.models.text_encoder import TextEncoder
 
 
@@ -26,28 +29,71 @@ class ModelOutput:
     fusion: FusionOutput
 
 
+def vision_tower(cfg: VisionConfig) -> nn.Module:
+    """The built-in ViT, or the pretrained tower of ``cfg.backbone`` (random weights until loaded)."""
+    if not cfg.backbone:
+        return ImageEncoder(cfg)
+    from jarvl.models.pretrained.vision import PretrainedVisionTower
+
+    return PretrainedVisionTower(cfg)
+
+
+def text_tower(cfg: TextConfig) -> nn.Module:
+    """The built-in text encoder, or the pretrained tower of ``cfg.backbone`` (random weights until loaded)."""
+    if not cfg.backbone:
+        return TextEncoder(cfg)
+    from jarvl.models.pretrained.text import PretrainedTextTower
+
+    return PretrainedTextTower(cfg)
+
+
+def projection(kind: str, width_in: int, width: int) -> nn.Module:
+    """Eq. 1's W1, float[..., Din] -> float[..., D]: ``linear``, or ``mlp`` (Linear-GELU-Linear, LLaVA-1.5's)."""
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(width_in, width), nn.GELU(), nn.Linear(width, width))
+    return nn.Linear(width_in, width)
+
+
 class JARVLModel(nn.Module):
     """Encoder-decoder with open-vocabulary text output; the fusion is chosen by ``cfg.fusion.name``.
 
     Submodules ``image_encoder``, ``text_encoder``, ``fusion`` and ``decoder`` are the four parts
     the profiler reports FLOPs for (the Eq. 1 projections ``image_proj``/``text_proj`` count as fusion).
+    A tower with a ``backbone`` is a ``transformers`` model (its config resolved from the directory
+    if it is not yet); its pretrained weights are loaded by ``jarvl.models.build_model`` or
+    ``load_pretrained_towers``, never by this constructor, so loading a trained checkpoint needs
+    no backbone directory.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.cfg = cfg.validate()
-        self.image_encoder = ImageEncoder(cfg.vision)
-        self.text_encoder = TextEncoder(cfg.text)
+        self.cfg = resolve_backbones(cfg.validate())
+        self.image_encoder = vision_tower(cfg.vision)
+        self.text_encoder = text_tower(cfg.text)
         # Eq. 1: P(X) = W1 X projects each modality to the fusion width D (profiled as fusion).
-        self.image_proj = nn.Linear(cfg.vision.width, cfg.width)
-        self.text_proj = nn.Linear(cfg.text.width, cfg.width)
+        self.image_proj = projection(cfg.vision.projection, cfg.vision.width, cfg.width)
+        self.text_proj = projection(cfg.text.projection, cfg.text.width, cfg.width)
         self.fusion = build_fusion(cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio)
         self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
         self._init()
+        apply_freeze(self.image_encoder, cfg.vision.freeze)
+        apply_freeze(self.text_encoder, cfg.text.freeze)
+        self.train()  # a fully frozen tower starts in eval mode too
 
     def _init(self) -> None:
         # Linears, embeddings, norms; gates (TanhGate) and learned queries keep their own init.
-        self.apply(init_weights)
+        # Pretrained towers keep transformers' own init (their weights are loaded over it anyway).
+        towers = (self.image_encoder, self.text_encoder)
+        skip = {id(m) for tower in towers if isinstance(tower, PretrainedTower) for m in tower.modules()}
+        self.apply(lambda module: None if id(module) in skip else init_weights(module))
+
+    def train(self, mode: bool = True) -> "JARVLModel":
+        """As ``nn.Module.train``, but a fully frozen tower stays in eval mode (no dropout)."""
+        super().train(mode)
+        for tower, cfg in ((self.image_encoder, self.cfg.vision), (self.text_encoder, self.cfg.text)):
+            if fully_frozen(cfg.freeze):
+                tower.eval()
+        return self
 
     def encode(self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
         """float[B, 3, H, W], long[B, L], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K])."""

@@ -79,8 +79,12 @@ def get_preset(name: str, fusion: str | None = None) -> ModelConfig:
 
 
 def build_model(name_or_cfg: "str | ModelConfig", fusion: str | None = None):
-    """A freshly initialised :class:`~jarvl.models.model.JARVLModel` from a preset name or a config."""
+    """A freshly initialised :class:`~jarvl.models.model.JARVLModel` from a preset name or a config;
+    towers with a ``backbone`` start from its pretrained weights."""
     from jarvl.models.model import JARVLModel
+    from jarvl.models.pretrained import load_pretrained_towers
 
     cfg = get_preset(name_or_cfg, fusion) if isinstance(name_or_cfg, str) else name_or_cfg
-    return JARVLModel(cfg)
+    model = JARVLModel(cfg)
+    load_pretrained_towers(model)
+    return model

@@ -23,6 +23,10 @@ class TextEncoder(nn.Module):
         nn.init.trunc_normal_(self.pos, std=0.02)
         self.encoder = Encoder(cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio)
 
+    def freeze_parts(self) -> tuple[list[nn.Module], list[nn.Module]]:
+        """(the transformer blocks in order, the modules after them), for ``jarvl.models.freeze``."""
+        return list(self.encoder.layers), [self.encoder.norm]
+
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """long[B, L], bool[B, L] -> float[B, L, Dt]."""
         length = ids.shape[1]

@@ -87,6 +87,9 @@ def profile_model(
 ) -> ProfileRecord:
     """Profile ``cfg`` on ``device``. ``text_len`` defaults to ``cfg.text.max_len``.
 
+    Pretrained towers (``backbone``) are profiled like the built-in ones, from their resolved
+    architecture: FLOPs and memory do not depend on the weights, so none are loaded.
+
     ``repeats`` timed runs (after one warm-up) give the latencies; ``timing=False`` skips them.
     """
     from jarvl.models.model import JARVLModel
@@ -102,6 +105,7 @@ def profile_model(
     flops = count_flops(model, forward)
     with torch.no_grad():
         fused_tokens = model.encode(images[:1], ids[:1], mask[:1]).tokens.shape[1]
+        image_tokens = model.image_encoder(images[:1]).shape[1]  # a pretrained ViT's class token included
 
     def train_step() -> None:
         model(images, ids, mask, targets).loss.backward()
@@ -132,7 +136,7 @@ def profile_model(
         preset=cfg.preset,
         fusion=cfg.fusion.name,
         image_size=cfg.vision.image_size,
-        image_tokens=cfg.vision.num_tokens,
+        image_tokens=int(image_tokens),
         text_len=text_len,
         target_len=target_len,
         batch=batch,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from torch.utils.data import IterableDataset
 
+from jarvl.data.collate import Collator
 from jarvl.data.registry import open_dataset
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer, train_tokenizer
@@ -87,10 +88,31 @@ def fit_tokenizer(train: ConcatDataset, kind: str, vocab_size: int, samples: int
 
 
 def fit_model_to_tokenizer(cfg: ModelConfig, tokenizer: Tokenizer) -> ModelConfig:
-    """The model's vocabulary size and special ids follow its tokenizer."""
+    """The model's vocabulary size and special ids follow its tokenizer.
+
+    A pretrained text tower's embedding table must hold every id of the tokenizer (T5's has
+    padding rows beyond it); otherwise this fails here, not at the first batch.
+    """
+    tower_vocab = cfg.text.hf_config.get("vocab_size")
+    if tower_vocab and tokenizer.vocab_size > tower_vocab:
+        raise ValueError(
+            f"the tokenizer has {tokenizer.vocab_size} ids, more than the {tower_vocab} rows of the text backbone's "
+            f"embeddings ({cfg.text.backbone}): use the backbone's own tokenizer.json"
+        )
     cfg.text.vocab_size = tokenizer.vocab_size
     cfg.text.pad_id, cfg.text.bos_id, cfg.text.eos_id = tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id
     return cfg
+
+
+def backbone_tokenizer(cfg: ModelConfig) -> Tokenizer | None:
+    """The text backbone's own tokenizer (it replaces a locally trained one), or None without one."""
+    return Tokenizer.from_pretrained(cfg.text.backbone) if cfg.text.backbone else None
+
+
+def make_collator(cfg: ModelConfig, tokenizer: Tokenizer) -> Collator:
+    """The collate function for ``cfg``: its image size and preprocessing, its text lengths."""
+    v = cfg.vision
+    return Collator(tokenizer, v.image_size, cfg.text.max_len, cfg.decoder.max_len, mean=v.mean, std=v.std, crop=v.crop)
 
 
 def load_tokenizer(ckpt: Path) -> Tokenizer:

@@ -22,11 +22,12 @@ from typing import Any
 
 import torch
 
-from jarvl.data.collate import Batch, Collator
+from jarvl.data.collate import Batch
 from jarvl.data.errors import SkipStats, TooManyBadRecords
 from jarvl.data.loader import make_loader
 from jarvl.evaluation.generation import exact_match_report, predict_all
 from jarvl.models.model import JARVLModel
+from jarvl.models.pretrained import load_pretrained_towers, resolve_backbones
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
 from jarvl.data.mixture import MixtureSampler
@@ -44,7 +45,14 @@ from jarvl.train.logger import MetricsLogger
 from jarvl.train.rundir import RunDir, RunDirBusy, notice
 from jarvl.train.optim import lr_at, make_optimizer
 from jarvl.train.progress import Progress
-from jarvl.train.setup import fit_model_to_tokenizer, fit_tokenizer, load_tokenizer, open_datasets
+from jarvl.train.setup import (
+    backbone_tokenizer,
+    fit_model_to_tokenizer,
+    fit_tokenizer,
+    load_tokenizer,
+    make_collator,
+    open_datasets,
+)
 
 
 class NonFiniteLoss(RunAborted):
@@ -96,6 +104,10 @@ class Trainer:
             torch.set_num_threads(cfg.run.threads)
         self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
         self.skips = SkipStats()
+        resume_ckpt = self._resume_checkpoint() if resume else None
+        # Backbones first: a wrong path fails in a second, not after the datasets and tokenizer.
+        # A resumed run takes the resolution stored in its checkpoint (the directories may be gone).
+        resolve_backbones(cfg.model, read_config(resume_ckpt)[0] if resume_ckpt else None)
         self.mixture, self.mixture_data, self.mixture_batches = None, {}, None
         self._source_window: dict[str, list[float]] = {}  # mixture: each dataset's losses since the last log row
         if cfg.data.mixture:
@@ -110,15 +122,17 @@ class Trainer:
         else:
             self.train_data = open_datasets(cfg.data.train)
         self.val_data = open_datasets(cfg.data.val) if cfg.data.val else None
-        resume_ckpt = self._resume_checkpoint() if resume else None
         if resume and resume_ckpt is None and self.info.main:
             notice(f"--resume: {self.run_dir} has no checkpoint yet; starting from step 0 (its partial files are replaced)")
         self.tokenizer = self._tokenizer(resume_ckpt, init_from)
         fit_model_to_tokenizer(cfg.model, self.tokenizer)
         torch.manual_seed(cfg.run.seed)
-        self.model = JARVLModel(cfg.model).to(self.info.device)
+        self.model = JARVLModel(cfg.model)
         if init_from and not resume_ckpt:
             self._init_weights_from(init_from)
+        elif not resume_ckpt:
+            load_pretrained_towers(self.model)  # a fresh run starts its backbones from their checkpoints
+        self.model.to(self.info.device)
         self.optimizer = make_optimizer(self.model, cfg.optim)
         if resume_ckpt:
             self._restore(resume_ckpt)
@@ -130,7 +144,7 @@ class Trainer:
         # The training forward; through torch.compile when asked (self.model stays the plain module, so
         # checkpoints, evaluation and generate never see the compiled wrapper).
         self.forward = torch.compile(self.ddp) if cfg.run.compile else self.ddp
-        self.collate = Collator(self.tokenizer, cfg.model.vision.image_size, cfg.model.text.max_len, cfg.model.decoder.max_len)
+        self.collate = make_collator(cfg.model, self.tokenizer)
         # Everything is built: the first writes. A resume drops the log rows past its checkpoint.
         if self.info.main:
             self.rundir.commit(fresh=overwrite or (resume and resume_ckpt is None))
@@ -160,8 +174,10 @@ class Trainer:
         text = None
         if self.info.main:
             d = self.cfg.data
-            text = fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples).to_json()
-        return Tokenizer.from_json(dist_utils.broadcast_object(text, self.info))
+            # A pretrained text tower brings its tokenizer; the run keeps a copy (eval, predict, resume).
+            tokenizer = backbone_tokenizer(self.cfg.model) or fit_tokenizer(self.train_data, d.tokenizer, d.vocab_size, d.tokenizer_samples)
+            text = tokenizer.to_state()
+        return Tokenizer.from_state(dist_utils.broadcast_object(text, self.info))
 
     def _init_weights_from(self, source: str) -> None:
         ckpt = checkpoint_path(source)

@@ -3,9 +3,16 @@
 Each sample of a shard is the group of members sharing a key (``0001.jpg``, ``0001.txt``):
 
 * an image: ``jpg``, ``jpeg``, ``png`` or ``webp``;
-* a caption ``txt`` (task "caption", prompt "describe the image.", target = the caption), or a
-  ``json`` object with ``prompt``, ``target``, ``task`` and optionally ``family``, ``answers``,
-  ``id`` (a ``json`` member wins over a ``txt`` one).
+* its text, one of two kinds:
+
+  - a **task record**: a ``json`` object with ``prompt`` or ``target`` (then both are required),
+    ``task`` and optionally ``family``, ``answers``, ``id``. It wins over a ``txt`` member;
+  - a **caption** (task "caption", prompt "describe the image.", target = the caption), as
+    img2dataset writes LAION, CC3M, CC12M and DataComp shards: ``{key}.txt`` holds the caption and
+    ``{key}.json`` the metadata (``key``, ``url``, ``caption``, ``status``, ``width``, ``height``,
+    ...). The caption is the ``txt`` member, else the json's ``caption`` string; the metadata
+    json never hides it and is kept in ``Sample.meta`` (beside ``shard`` and ``key``, which are
+    ours and win over the json's). ``.parquet`` files beside the tars are not read.
 
 This reader is an ``IterableDataset``: it has **no random access** (``ds[i]`` is a TypeError) and
 ``len(ds)`` is a TypeError unless option ``n`` gives an estimate. Iterating yields ``Sample`` s, and
@@ -103,23 +110,41 @@ class WdsDataset(IterableDataset):
             ext = next((e for e in IMAGE_EXTENSIONS if e in raw), None)
             if ext is None:
                 raise BadRecord("missing_image", source, f"no {'/'.join(IMAGE_EXTENSIONS)} member")
-            if "json" in raw:
-                fields = self._json_fields(raw["json"], source)
-            elif "txt" in raw:
-                caption = clean_text(raw["txt"].decode("utf-8", errors="replace"), "txt", source, self.max_chars)
-                fields = {"prompt": PROMPT, "target": caption, "task": "caption", "answers": [caption]}
+            record = self._json(raw["json"], source) if "json" in raw else None
+            metadata: dict[str, Any] = {}
+            if is_task_record(record):
+                fields = self._task_fields(record, source)
             else:
-                raise BadRecord("bad_record", source, "no txt or json member")
+                fields = self._caption_fields(raw.get("txt"), record, source)
+                metadata = record or {}
             image = decode_image(raw[ext], source, self.max_pixels, where=f"{url} member {key}.{ext}")
         except BadRecord as bad:
             return bad
-        return Sample(image=image, image_path="", id=fields.pop("id", key), meta={"shard": url, "key": key}, **fields)
+        meta = {**metadata, "shard": url, "key": key}
+        return Sample(image=image, image_path="", id=fields.pop("id", key), meta=meta, **fields)
 
-    def _json_fields(self, data: bytes, source: str) -> dict[str, Any]:
+    @staticmethod
+    def _json(data: bytes, source: str) -> Any:
         try:
-            record = json.loads(data.decode("utf-8", errors="replace"))
+            return json.loads(data.decode("utf-8", errors="replace"))
         except json.JSONDecodeError as err:
             raise BadRecord("bad_record", source, f"json member is not valid JSON ({err.msg})") from None
+
+    def _caption_fields(self, txt: bytes | None, metadata: Any, source: str) -> dict[str, Any]:
+        """A caption sample from the ``txt`` member, else the metadata json's ``caption`` string."""
+        if metadata is not None and not isinstance(metadata, dict):
+            raise BadRecord("bad_record", source, f"json member must be an object, got {type(metadata).__name__}")
+        if txt is not None:
+            caption = clean_text(txt.decode("utf-8", errors="replace"), "txt", source, self.max_chars)
+        elif metadata is not None and isinstance(metadata.get("caption"), str):
+            caption = clean_text(metadata["caption"], "caption", source, self.max_chars)
+        elif metadata is not None:
+            raise BadRecord("bad_record", source, "no txt member, and the json has neither prompt/target nor a caption")
+        else:
+            raise BadRecord("bad_record", source, "no txt or json member")
+        return {"prompt": PROMPT, "target": caption, "task": "caption", "answers": [caption]}
+
+    def _task_fields(self, record: dict[str, Any], source: str) -> dict[str, Any]:
         task = get_field(record, "task", str, source)
         if task not in TASKS:
             raise BadRecord("bad_record", source, f"task {task!r} is not one of {', '.join(TASKS)}")
@@ -136,6 +161,11 @@ class WdsDataset(IterableDataset):
         if "id" in record:
             fields["id"] = str(get_field(record, "id", (str, int), source))
         return fields
+
+
+def is_task_record(record: Any) -> bool:
+    """Whether a json member is a task record (it has ``prompt`` or ``target``), not metadata."""
+    return isinstance(record, dict) and ("prompt" in record or "target" in record)
 
 
 @register_reader("wds")
