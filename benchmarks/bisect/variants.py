@@ -144,7 +144,7 @@ def add_logit_readout(mod):
     context (before softmax hides it) is mapped by a linear layer to the width and added to the attention output."""
     width = mod.norm_t.normalized_shape[0]
     heads = mod.attn.heads
-    mod.score = nn.Linear(heads, width)
+    mod.score = nn.Linear(heads, width)  # PyTorch's default Linear init, as in the recorded runs (the prototype of fusion.match_scores)
 
     def forward(t, f, f_mask=None, *, return_attn=False):
         self = mod
@@ -196,9 +196,6 @@ def build(name, cfg):
                 init_weights(mod.mult)
     if "tokens" in name:
         m.fusion.image_resampler = Tokens()
-    for mod in m.modules():
-        if hasattr(mod, "score"):
-            init_weights(mod.score)
     if "textok" in name:  # the text tokens themselves as the text latents (no text resampler)
         m.fusion.text_resampler = Tokens()
     if "lmax" in name:

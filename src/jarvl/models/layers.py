@@ -60,13 +60,7 @@ class Attention(nn.Module):
         is_causal = causal and q.shape[2] > 1
         attn = None
         if return_attn:
-            scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
-            if mask is not None:
-                scores = scores.masked_fill(~mask, float("-inf"))
-            if is_causal:
-                tri = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()
-                scores = scores.masked_fill(~tri, float("-inf"))
-            weights = scores.softmax(dim=-1)
+            weights = _logits(q, k, mask, is_causal).softmax(dim=-1)
             out = weights @ v
             attn = weights.mean(dim=1)
         else:
@@ -74,27 +68,36 @@ class Attention(nn.Module):
         out = out.transpose(1, 2).reshape(x.shape)
         return self.out(out), attn
 
-
     def with_max_logits(
-        self, x: torch.Tensor, context: torch.Tensor, *, key_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, context: torch.Tensor, *, key_mask: torch.Tensor | None = None, return_attn: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Cross-attention that also returns each query's best logit per head.
 
         x float[B, T, D], context float[B, S, Dc] -> (output float[B, T, D], attention float[B, T, S]
-        averaged over heads, max logit float[B, T, heads]). The logits are computed explicitly (no
-        fused kernel): the max over keys is what a fused kernel cannot return.
+        averaged over heads or None, max logit float[B, T, heads]). The logits are computed explicitly
+        (no fused kernel): the max over keys is what a fused kernel cannot return.
         """
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
-        scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, S)
-        if key_mask is not None:
-            scores = scores.masked_fill(~key_padding_bias(key_mask), float("-inf"))
+        scores = _logits(q, k, key_padding_bias(key_mask), False)  # (B, h, T, S)
         weights = scores.softmax(dim=-1)
         out = (weights @ v).transpose(1, 2).reshape(x.shape)
         best = scores.amax(dim=-1).transpose(1, 2)  # (B, T, h)
         if key_mask is not None:
-            best = best.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)
-        return self.out(out), weights.mean(dim=1), best
+            best = best.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)  # no valid key: no match
+        return self.out(out), (weights.mean(dim=1) if return_attn else None), best
+
+
+def _logits(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:
+    """Scaled attention logits float[B, h, T, S], -inf where ``mask`` (bool, broadcastable) is False
+    and, with ``causal``, above the diagonal."""
+    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    if causal:
+        tri = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).tril()
+        scores = scores.masked_fill(~tri, float("-inf"))
+    return scores
 
 
 class MLP(nn.Module):

@@ -41,8 +41,7 @@ class GatedCrossAttention(nn.Module):
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
         else:
-            cross, attn, best = self.attn.with_max_logits(t, self.norm_f(f), key_mask=f_mask)
+            cross, attn, best = self.attn.with_max_logits(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
             cross = cross + self.score(best)
-            attn = attn if return_attn else None
         p = t + self.alpha(cross)
         return p + self.beta(self.mlp(p)), attn
