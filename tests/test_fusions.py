@@ -113,6 +113,53 @@ def test_jar_on_image_tokens_has_no_image_resampler():
     assert out.diagnostics["attn/fuse0"].shape == (2, 4, 20)  # the text latents read all M = 20 tokens
 
 
+def test_match_count_reads_log_k_for_k_equal_matches():
+    torch.manual_seed(0)
+    block = GatedCrossAttention(D, H, gate_init=1.0, match_scores=True, match_count=True)
+    assert block.score.in_features == 2 * H
+    x = torch.randn(1, 2, D)
+    for k in (1, 3):
+        # k copies of one key that matches far better than the 6 - k others: the normaliser
+        # relative to the best logit is log k (the copies) plus a vanishing rest.
+        hit, miss = torch.randn(1, 1, D), torch.zeros(1, 1, D)
+        ctx = torch.cat([hit.expand(1, k, D), miss.expand(1, 6 - k, D)], 1)
+        a = block.attn
+        q = a._split(a.q(x))
+        keys = a._split(a.kv(ctx).chunk(2, dim=-1)[0])
+        logits = (q @ keys.transpose(-2, -1)) / (D // H) ** 0.5
+        _, _, scores = a.with_match_scores(x, ctx, count=True)
+        assert scores.shape == (1, 2, 2 * H)
+        assert torch.allclose(scores[..., :H], logits.amax(-1).transpose(1, 2), atol=1e-5)
+        expected = torch.logsumexp(logits - logits.amax(-1, keepdim=True), -1).transpose(1, 2)
+        assert torch.allclose(scores[..., H:], expected, atol=1e-5)
+    with pytest.raises(ValueError, match="match_count needs match_scores"):
+        GatedCrossAttention(D, H, match_count=True)
+
+
+def test_match_count_without_match_scores_is_a_config_error():
+    from jarvl.models.presets import get_preset
+
+    cfg = get_preset("tiny", "jar")
+    cfg.fusion.match_count = True
+    with pytest.raises(ValueError, match="fusion.match_count needs fusion.match_scores"):
+        cfg.validate()
+
+
+def test_jar_on_text_tokens_keeps_the_text_positions_and_mask():
+    cfg = FusionConfig(num_tokens=4, iterations=2, layers=2, text_context="tokens", image_context="tokens",
+                       match_scores=True, match_count=True, gate_init=0.5)
+    fusion = build_fusion(cfg, width=D, heads=H)
+    assert fusion.text_resampler is None and fusion.image_resampler is None
+    image, text, mask = _inputs()
+    out = fusion(image, text, mask)
+    assert out.tokens.shape == (2, 9, D) and torch.equal(out.mask, mask)
+    # padded text positions are never attended to: changing them leaves the real positions alone
+    text2 = text.clone()
+    text2[0, 6:] = 100.0
+    out2 = fusion(image, text2, mask)
+    assert torch.allclose(out.tokens[0, :6], out2.tokens[0, :6], atol=1e-5)
+
+
 @pytest.mark.parametrize("cls", [LatentResampler, SpatialResampler])
 def test_resamplers_ignore_masked_tokens(cls):
     torch.manual_seed(0)

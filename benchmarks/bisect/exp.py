@@ -20,6 +20,7 @@ p.add_argument("--wd", type=float, default=0.05)
 p.add_argument("--out", default="")
 p.add_argument("--pre", default="", help="a cache (same tokenizer) to train on first, e.g. captions")
 p.add_argument("--pre_samples", type=int, default=0)
+p.add_argument("--eval", default="yesno", choices=["yesno", "first"], help="yesno: the yes/no logits; first: argmax of the first answer token, per family")
 a = p.parse_args()
 torch.manual_seed(a.seed)
 torch.set_num_threads(1)
@@ -37,6 +38,8 @@ def prep(split, idx):
     s = pre["train"] if split == "pre" else d[split]
     if "oraclepix" in a.variant:
         im = (s["objects"][idx], (s["images"][idx].permute(0, 3, 1, 2).float() - mean) / std)
+    elif "oraclem" in a.variant:
+        im = s["all_objects"][idx]
     elif "oracle" in a.variant:
         im = s["objects"][idx]
     else:
@@ -52,6 +55,8 @@ steps = (a.samples + a.pre_samples) // a.bs
 pre_steps = a.pre_samples // a.bs
 yes, no = tok.encode("yes")[0], tok.encode("no")[0]
 def evaluate():
+    if a.eval == "first":
+        return evaluate_first()
     model.eval(); correct = 0
     with torch.no_grad():
         for i in range(0, 2000, 500):
@@ -61,6 +66,25 @@ def evaluate():
             pred = torch.where(logits[:, yes] > logits[:, no], yes, no)
             correct += (pred == tg[:, 0]).sum().item()
     model.train(); return correct / 20
+fam_acc = {}
+def evaluate_first():
+    """Argmax of the first answer token against the target's (the synthetic answers are one token), overall and per family."""
+    model.eval(); hits = []
+    with torch.no_grad():
+        for i in range(0, 2000, 500):
+            idx = torch.arange(i, i + 500)
+            im, ids, m, tg = prep("test", idx)
+            hits.append(model(im, ids, m, tg).logits[:, 0].argmax(-1) == tg[:, 0])
+    model.train(); hits = torch.cat(hits).float()
+    fams = d["test"]["family"]
+    forms = [f + ":" + q.split()[0] for f, q in zip(fams, d["test"]["prompts"])]  # the family's form (e.g. compare:are / compare:is)
+    for groups in (fams, forms):
+        for f in sorted(set(groups)):
+            if groups is forms and f.split(":")[0] not in ("compare", "spatial"):
+                continue
+            sel = torch.tensor([x == f for x in groups])
+            fam_acc[f] = round(100 * hits[sel].mean().item(), 1)
+    return 100 * hits.mean().item()
 n = d["train"]["ids"].shape[0]
 g = torch.Generator().manual_seed(a.seed)
 perm = torch.randperm(n, generator=g)
@@ -78,7 +102,7 @@ for step in range(steps):
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
     seen += a.bs; losses.append(out.loss.item())
     if seen % a.eval_every < a.bs or step == steps - 1:
-        acc = evaluate(); curve.append((seen, acc))
-        print(f"{a.variant or a.fusion} {seen:6d} loss {np.mean(losses[-50:]):.3f} acc {acc:.1f} t {time.time()-t0:.0f}s", flush=True)
+        acc = evaluate(); curve.append((seen, acc, dict(fam_acc)))
+        print(f"{a.variant or a.fusion} {seen:6d} loss {np.mean(losses[-50:]):.3f} acc {acc:.1f} t {time.time()-t0:.0f}s {fam_acc if fam_acc else ''}", flush=True)
 if a.out:
     json.dump(dict(args=vars(a), curve=curve, time=time.time() - t0), open(a.out, "w"))

@@ -72,6 +72,21 @@ class Oracle(nn.Module):
         return x + self.pos
 
 
+class OracleMulti(Oracle):
+    """The oracle for several objects: int[B, K, 5] (padded with -1) -> float[B, 64, D]; each object's
+    cell holds its shape + colour + size embeddings (objects never share an 8x8 cell), the rest background."""
+
+    def forward(self, objs):
+        b, k, _ = objs.shape
+        x = self.bg.expand(b, 64, -1).clone()
+        real = objs[..., 0] >= 0
+        o = objs[real]
+        rows = torch.arange(b).unsqueeze(1).expand(b, k)[real]
+        cell = (o[:, 4] // 8) * 8 + o[:, 3] // 8
+        x = x.index_put((rows, cell), self.shape(o[:, 0]) + self.color(o[:, 1]) + self.size(o[:, 2]))
+        return x + self.pos
+
+
 class OraclePix(Oracle):
     """The oracle's layout (object in one cell, one learned background vector), but the object's token is a
     linear map of the real 8x8 pixel patch centred on the object: (int[B, 5], float[B, 3, 64, 64]) -> float[B, 64, D]."""
@@ -185,6 +200,8 @@ def build(name, cfg):
         from film import Hybrid
 
         return Hybrid(cfg, name[4:])
+    if "mass" in name:  # the prototype of fusion.match_count (same read-out, same init)
+        cfg.fusion.match_count = True
     m = JARVLModel(cfg)
     kind = "sigmoid" if "sigmoid" in name else "softmax"
     if kind == "sigmoid" or "mult" in name:
@@ -210,7 +227,7 @@ def build(name, cfg):
         gamma = float(name.split("local")[1].split("_")[0] or 1.0)
         local_resampler(m.fusion.image_resampler, cfg.vision.image_size // cfg.vision.patch_size, gamma)
     if "oracle" in name:
-        cls = OraclePix if "oraclepix" in name else Oracle
+        cls = OraclePix if "oraclepix" in name else OracleMulti if "oraclem" in name else Oracle
         m.image_encoder = cls(cfg.vision.width, m.image_encoder.pos)
         if "rgb" in name:
             linear_colour(m.image_encoder, cfg.vision.width)

@@ -109,6 +109,13 @@ class FusionConfig:
     # O(N^2) per iteration) or the M image tokens themselves (O(N M); a sparse object is not
     # averaged away by the question-free image resampler).
     image_context: Literal["latents", "tokens"] = "latents"
+    # With match_scores: also read out, per head, log sum_j exp(s_j - max), about log k when k keys
+    # match equally well (a count that softmax normalises away).
+    match_count: bool = False
+    # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
+    # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
+    # masked like the text). A question's referents stay apart in their own tokens.
+    text_context: Literal["latents", "tokens"] = "latents"
 
     @property
     def layers_per_iteration(self) -> int:
@@ -157,6 +164,8 @@ class ModelConfig:
                 problems.append(f"{name + '.' if name else ''}width {width} is not divisible by its heads {heads}")
         if self.fusion.num_tokens < 1 or self.fusion.iterations < 1 or self.fusion.layers < 0:
             problems.append("fusion.num_tokens and fusion.iterations must be >= 1, fusion.layers >= 0")
+        if self.fusion.match_count and not self.fusion.match_scores:
+            problems.append("fusion.match_count needs fusion.match_scores: true")
         for name, tower in (("vision", v), ("text", self.text)):
             try:
                 trainable = freeze_layers(tower.freeze)

@@ -68,21 +68,32 @@ class Attention(nn.Module):
         out = out.transpose(1, 2).reshape(x.shape)
         return self.out(out), attn
 
-    def with_max_logits(
-        self, x: torch.Tensor, context: torch.Tensor, *, key_mask: torch.Tensor | None = None, return_attn: bool = False
+    def with_match_scores(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor,
+        *,
+        key_mask: torch.Tensor | None = None,
+        return_attn: bool = False,
+        count: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Cross-attention that also returns each query's best logit per head.
+        """Cross-attention that also returns, per query and head, what softmax normalises away.
 
         x float[B, T, D], context float[B, S, Dc] -> (output float[B, T, D], attention float[B, T, S]
-        averaged over heads or None, max logit float[B, T, heads]). The logits are computed explicitly
-        (no fused kernel): the max over keys is what a fused kernel cannot return.
+        averaged over heads or None, scores float[B, T, heads] or, with ``count``, float[B, T, 2 heads]).
+        The scores are each query's best logit (how well the best key matches) and, with ``count``,
+        logsumexp - max = log sum_j exp(s_j - max) (about log k when k keys match equally well: how
+        many matched). The logits are computed explicitly (no fused kernel returns them).
         """
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
         scores = _logits(q, k, key_padding_bias(key_mask), False)  # (B, h, T, S)
         weights = scores.softmax(dim=-1)
         out = (weights @ v).transpose(1, 2).reshape(x.shape)
-        best = scores.amax(dim=-1).transpose(1, 2)  # (B, T, h)
+        best = scores.amax(dim=-1)  # (B, h, T)
+        if count:
+            best = torch.cat([best, torch.logsumexp(scores - best.unsqueeze(-1), dim=-1)], dim=1)  # (B, 2h, T)
+        best = best.transpose(1, 2)  # (B, T, h or 2h)
         if key_mask is not None:
             best = best.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)  # no valid key: no match
         return self.out(out), (weights.mean(dim=1) if return_attn else None), best

@@ -19,16 +19,22 @@ class GatedCrossAttention(nn.Module):
     ``score`` (heads -> D) and is added to the attention output. The logit q.k is a bilinear match
     between a text latent and an image token; softmax weights sum to one whether or not anything
     matches, so without this read-out "is there a blue triangle?" has no first-order signal.
+    ``match_count`` adds, per head, the softmax normaliser relative to that best logit (about log k
+    when k keys match: "how many red objects?"), so ``score`` maps 2 x heads -> D.
     """
 
     def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False,
+        match_count: bool = False,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
         self.norm_f = nn.LayerNorm(dim)
         self.attn = Attention(dim, heads)
-        self.score = nn.Linear(heads, dim) if match_scores else None
+        if match_count and not match_scores:
+            raise ValueError("match_count needs match_scores")
+        self.match_count = match_count
+        self.score = nn.Linear(2 * heads if match_count else heads, dim) if match_scores else None
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
         self.beta = TanhGate(gate_init)
@@ -41,7 +47,9 @@ class GatedCrossAttention(nn.Module):
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
         else:
-            cross, attn, best = self.attn.with_max_logits(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
+            cross, attn, best = self.attn.with_match_scores(
+                t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn, count=self.match_count
+            )
             cross = cross + self.score(best)
         p = t + self.alpha(cross)
         return p + self.beta(self.mlp(p)), attn

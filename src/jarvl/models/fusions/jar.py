@@ -23,7 +23,9 @@ class JARFusion(Fusion):
     ``combine``: weighted t_N + w_i F (learned scalar w_i, init 1) | residual t_N + F | none F.
     T_i is ``cfg.layers_per_iteration`` pre-LN transformer layers [choice: "32 layers" = K x layers].
     With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
-    resampler); ``cfg.match_scores`` adds the best-logit read-out to Eq. 3 (GatedCrossAttention).
+    resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
+    text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
+    ``cfg.match_count``) add the match read-outs to Eq. 3 (GatedCrossAttention).
     """
 
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
@@ -33,9 +35,13 @@ class JARFusion(Fusion):
         self.image_resampler = (
             build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
         )
-        self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio)
+        self.text_resampler = (
+            build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.text_context == "latents" else None
+        )
         self.fuse = nn.ModuleList(
-            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores)
+            GatedCrossAttention(
+                width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores, match_count=cfg.match_count
+            )
             for _ in range(cfg.iterations)
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)
@@ -57,7 +63,11 @@ class JARFusion(Fusion):
             f_n, attn_img = image, None  # (B, M, D)
         else:
             f_n, attn_img = self.image_resampler(image, None, return_attn=self.return_attn)  # (B, N, D)
-        t_n, attn_txt = self.text_resampler(text, text_mask, return_attn=self.return_attn)  # (B, N, D)
+        if self.text_resampler is None:
+            t_n, attn_txt, mask = text, None, text_mask  # (B, L, D): the text tokens are the latents
+        else:
+            t_n, attn_txt = self.text_resampler(text, text_mask, return_attn=self.return_attn)  # (B, N, D)
+            mask = None
         t = t_n
         fused = t_n
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
@@ -65,7 +75,7 @@ class JARFusion(Fusion):
                 t = self._combine(t_n, fused, i - 1)
             fused, attn = fuse(t, f_n, return_attn=self.return_attn)
             for layer in layers:
-                fused = layer(fused)
+                fused = layer(fused, mask)
             if attn is not None:
                 diag[f"attn/fuse{i}"] = attn.detach()
         if attn_img is not None:
@@ -73,5 +83,6 @@ class JARFusion(Fusion):
         if attn_txt is not None:
             diag["attn/text_resampler"] = attn_txt.detach()
         diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
-        mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
+        if mask is None:
+            mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
         return FusionOutput(self.norm(fused), mask, diag)
