@@ -177,3 +177,18 @@ def test_resamplers_ignore_masked_tokens(cls):
 def test_unknown_fusion_suggests():
     with pytest.raises(ValueError, match="did you mean 'concat'"):
         build_fusion(FusionConfig(name="conact"), width=D, heads=H)
+
+
+def test_auto_gate_init_opens_gates_from_scratch_and_not_beside_a_pretrained_tower():
+    from jarvl.models.fusions.base import resolved_gate_init
+    from jarvl.models.model import JARVLModel
+    from jarvl.models.presets import get_preset
+
+    assert FusionConfig().gate_init is None
+    assert resolved_gate_init(FusionConfig()) == 1.0
+    assert resolved_gate_init(FusionConfig(), pretrained=True) == 0.0
+    assert resolved_gate_init(FusionConfig(gate_init=0.3), pretrained=True) == 0.3
+    model = JARVLModel(get_preset("tiny", "jar"))
+    gates = [float(m.gate.detach()) for m in model.modules() if type(m).__name__ == "TanhGate"]
+    assert gates and all(g == 1.0 for g in gates)
+    assert model.cfg.fusion.gate_init is None  # the saved config keeps "auto"; it resolves the same on load

@@ -16,7 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Train a model. Datasets are specs FORMAT:PATH[:SPLIT] (synthetic:vqa:train?n=50000, jsonl:DIR, "
             "vqa2:ROOT:train2014, ...). Settings come from --config YAML, then the plain flags, then --set "
-            "dotted overrides (e.g. --set optim.lr=3e-4). The same command under `torchrun --nproc_per_node=N` trains with DDP."
+            "dotted overrides (e.g. --set optim.lr=3e-4). The same command under `torchrun --nproc_per_node=N` trains with DDP. "
+            "Defaults: lr 3e-4; gates (model.fusion.gate_init) auto: 1.0 (open) when the towers train from scratch, "
+            "0.0 (the image path starts as the identity) beside a pretrained backbone; with --init-from they come "
+            "with the other run's weights."
         ),
     )
     p.add_argument("--config", help="experiment YAML (see configs/)")

@@ -100,7 +100,10 @@ class FusionConfig:
     layers: int = 32  # transformer layers in the fusion, in all
     combine: Literal["weighted", "residual", "none"] = "weighted"  # Eq. 4 combination
     resampling: Literal["latent", "spatial"] = "latent"  # Eq. 2, or TokenLearner
-    gate_init: float = 0.0  # initial alpha, beta of the tanh gates (Eq. 3)
+    # Initial alpha, beta of the tanh gates (Eq. 3). None (auto): 1.0 (tanh 0.76, an open image path)
+    # when the towers start from scratch, where closed gates hold the model on the language prior;
+    # 0.0 (the image path starts as the identity, Flamingo's choice) when a tower is pretrained.
+    gate_init: float | None = None
     heads: int = 0  # 0: the model's heads
     # Gated cross-attentions (jar, cross_attention) add each query's best logit per head to their
     # output (GatedCrossAttention): the match score softmax hides. False = the paper's Eq. 3.

@@ -73,7 +73,10 @@ class JARVLModel(nn.Module):
         # Eq. 1: P(X) = W1 X projects each modality to the fusion width D (profiled as fusion).
         self.image_proj = projection(cfg.vision.projection, cfg.vision.width, cfg.width)
         self.text_proj = projection(cfg.text.projection, cfg.text.width, cfg.width)
-        self.fusion = build_fusion(cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio)
+        pretrained = bool(cfg.vision.backbone or cfg.text.backbone)  # auto gates: 0 beside a pretrained tower
+        self.fusion = build_fusion(
+            cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, pretrained=pretrained
+        )
         self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)

@@ -50,7 +50,7 @@ class DataConfig:
 class OptimConfig:
     """AdamW with linear warm-up then cosine (or constant) decay."""
 
-    lr: float = 1e-3
+    lr: float = 3e-4  # 1e-3 held every from-scratch tiny model on the language prior (docs/recipe.md)
     min_lr_ratio: float = 0.05  # final lr = lr * min_lr_ratio (cosine)
     weight_decay: float = 0.05
     gate_weight_decay: bool = False  # decay pulls tanh gates to 0 and keeps a model text-only

@@ -7,7 +7,7 @@ is a one-word config change and benchmarks compare them under identical encoders
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import torch
@@ -104,7 +104,18 @@ def check_fusion_name(name: str) -> None:
         raise ValueError(f"unknown fusion '{name}'{hint} (available: {', '.join(_FUSIONS)})")
 
 
-def build_fusion(cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0) -> Fusion:
-    """Instantiate the fusion ``cfg.name``; an unknown name lists the valid ones."""
+def resolved_gate_init(cfg: FusionConfig, *, pretrained: bool = False) -> float:
+    """``cfg.gate_init``, or when it is None (auto) 1.0 from scratch and 0.0 beside a pretrained tower."""
+    if cfg.gate_init is not None:
+        return cfg.gate_init
+    return 0.0 if pretrained else 1.0
+
+
+def build_fusion(
+    cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0, pretrained: bool = False
+) -> Fusion:
+    """Instantiate the fusion ``cfg.name``; an unknown name lists the valid ones. ``pretrained``: a tower
+    starts from pretrained weights (the auto gate initialisation is then 0)."""
     check_fusion_name(cfg.name)
+    cfg = replace(cfg, gate_init=resolved_gate_init(cfg, pretrained=pretrained))
     return _FUSIONS[cfg.name](cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
