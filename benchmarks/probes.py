@@ -1,0 +1,142 @@
+"""Linear probes on a trained run: is the answer (and what it needs) linearly readable at each stage?
+
+The diagnostic behind the "learn to see" issue: a run that answers at the language prior may still
+hold the question's words and the objects' attributes in its tokens, only not the answer, meaning the
+comparison was never computed. For each stage (image tokens, text tokens, fused tokens; mean over
+tokens, the padding left out) a multinomial logistic regression is fitted on ``--fit`` questions and
+scored on ``--held-out`` others, for these targets:
+
+- ``answer``: the target text (every dataset);
+- on synthetic data also ``question_<slot>``: the colour / shape / size word the question names
+  ("none" when it names none), and ``scene_<slot>``: that attribute of the scene's left-most object.
+
+Chance is the held-out share of the most common training class.
+
+    python benchmarks/probes.py --checkpoint runs/demo [--data "synthetic:vqa:test?n=6000"] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from common import write_results  # noqa: E402
+from jarvl.data.registry import open_dataset  # noqa: E402
+from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES  # noqa: E402
+from jarvl.inference import Predictor  # noqa: E402
+
+SLOTS = {"color": tuple(COLORS), "shape": SHAPES, "size": SIZES}
+STAGES = ("image", "text", "fused")
+
+
+def labels_of(ds, i: int, sample) -> dict[str, str]:
+    """The probe targets of record ``i``: the answer, and on synthetic data the question's and scene's attributes."""
+    out = {"answer": sample.target}
+    item = getattr(ds, "item", None)
+    if item is None:
+        return out
+    words = sample.prompt.rstrip("?.").split()
+    first = min(item(i).scene.objects, key=lambda o: (o.x, o.y))
+    for slot, values in SLOTS.items():
+        named = [w.rstrip("s") for w in words if w.rstrip("s") in values]
+        out[f"question_{slot}"] = named[0] if named else "none"
+        out[f"scene_{slot}"] = getattr(first, slot)
+    return out
+
+
+@torch.no_grad()
+def features(pred: Predictor, ds, n: int, batch: int = 100) -> tuple[dict[str, torch.Tensor], list[dict[str, str]]]:
+    """Mean-pooled features float[n, D] per stage, and the labels of the n records."""
+    model, feats, labels = pred.model, {s: [] for s in STAGES}, []
+    for start in range(0, n, batch):
+        samples = [ds[i] for i in range(start, min(n, start + batch))]
+        labels += [labels_of(ds, start + k, s) for k, s in enumerate(samples)]
+        b = pred.collate(samples).to(pred.device)
+        image = model.image_proj(model.image_encoder(b.images))  # (B, M, D)
+        text = model.text_proj(model.text_encoder(b.text_ids, b.text_mask))  # (B, L, D)
+        fused = model.fusion(image, text, b.text_mask)
+        m = b.text_mask.unsqueeze(-1).float()
+        fm = fused.mask.unsqueeze(-1).float()
+        feats["image"].append(image.mean(1))
+        feats["text"].append((text * m).sum(1) / m.sum(1))
+        feats["fused"].append((fused.tokens * fm).sum(1) / fm.sum(1))
+    return {s: torch.cat(v).float().cpu() for s, v in feats.items()}, labels
+
+
+def probe(x: torch.Tensor, y: list[str], fit: int, steps: int = 300) -> tuple[float, float]:
+    """Held-out accuracy of a logistic regression fitted on the first ``fit`` rows, and the chance level."""
+    classes = sorted(set(y))
+    index = {c: k for k, c in enumerate(classes)}
+    t = torch.tensor([index[c] for c in y])
+    mu, sd = x[:fit].mean(0), x[:fit].std(0) + 1e-6
+    z = (x - mu) / sd
+    w = torch.zeros(x.shape[1], len(classes), requires_grad=True)
+    b = torch.zeros(len(classes), requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(z[:fit] @ w + b, t[:fit]) + 1e-3 * (w**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        acc = ((z[fit:] @ w + b).argmax(1) == t[fit:]).float().mean().item()
+    top = Counter(y[:fit]).most_common(1)[0][0]
+    chance = sum(c == top for c in y[fit:]) / max(1, len(y) - fit)
+    return acc, chance
+
+
+def main() -> None:
+    """Parse the flags, fit every probe, write probes_<name>.md and .json."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="a run directory or checkpoint folder")
+    p.add_argument("--data", default="synthetic:vqa:test?n=6000", help="dataset spec (fit on the first --fit records)")
+    p.add_argument("--fit", type=int, default=4000)
+    p.add_argument("--held-out", type=int, default=2000)
+    p.add_argument("--name", default="", help="results name (default: the run directory's name)")
+    p.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    p.add_argument("--quick", action="store_true", help="200 + 100 records (a smoke run)")
+    a = p.parse_args()
+    if a.quick:
+        a.fit, a.held_out = 200, 100
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    pred = Predictor(a.checkpoint)
+    ds = open_dataset(a.data)
+    n = a.fit + a.held_out
+    if len(ds) < n:
+        sys.exit(f"--data {a.data}: {len(ds)} records, --fit + --held-out need {n}")
+    feats, labels = features(pred, ds, n)
+    targets = list(labels[0])
+    rows = []
+    for target in targets:
+        y = [lab[target] for lab in labels]
+        for stage in STAGES:
+            acc, chance = probe(feats[stage], y, a.fit)
+            rows.append({"target": target, "stage": stage, "accuracy": acc, "chance": chance})
+    name = a.name or Path(a.checkpoint).resolve().name
+    table = ["| target | chance | " + " | ".join(STAGES) + " |", "|---|---|" + "---|" * len(STAGES)]
+    for target in targets:
+        got = {r["stage"]: r for r in rows if r["target"] == target}
+        cells = " | ".join(f"{100 * got[s]['accuracy']:.1f}" for s in STAGES)
+        table.append(f"| {target} | {100 * got[STAGES[0]]['chance']:.1f} | {cells} |")
+    md = (f"# Linear probes: {name}\n\nCheckpoint `{a.checkpoint}`, data `{a.data}`: fitted on {a.fit}, scored on "
+          f"{a.held_out} held-out records; mean over tokens at each stage. An answer near chance while the "
+          "question's words and the scene's attributes read well means the comparison is not computed.\n\n"
+          + "\n".join(table) + "\n")
+    write_results(a.out, f"probes_{name}", {"checkpoint": str(a.checkpoint), "data": a.data, "fit": a.fit,
+                                            "held_out": a.held_out, "rows": rows}, md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
