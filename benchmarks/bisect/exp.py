@@ -20,6 +20,7 @@ p.add_argument("--wd", type=float, default=0.05)
 p.add_argument("--out", default="")
 p.add_argument("--pre", default="", help="a cache (same tokenizer) to train on first, e.g. captions")
 p.add_argument("--pre_samples", type=int, default=0)
+p.add_argument("--aux", type=float, default=0.0, help="weight of a per-cell loss on the image tokens: each 8x8 cell's object colour/shape/size (or none), from the scene")
 p.add_argument("--eval", default="yesno", choices=["yesno", "first"], help="yesno: the yes/no logits; first: argmax of the first answer token, per family")
 a = p.parse_args()
 torch.manual_seed(a.seed)
@@ -48,6 +49,21 @@ def prep(split, idx):
     L = int((ids != 0).sum(1).max()); T = int((tg != 0).sum(1).max())
     ids = ids[:, :L]; tg = tg[:, :T]
     return im, ids, ids != 0, tg
+captured = {}
+if a.aux:
+    width = cfg.vision.width
+    model.aux_heads = torch.nn.ModuleDict({"color": torch.nn.Linear(width, 9), "shape": torch.nn.Linear(width, 4), "size": torch.nn.Linear(width, 3)})
+    model.image_encoder.register_forward_hook(lambda mod, inp, out: captured.__setitem__("tokens", out))
+def cell_labels(objs):
+    """int[B, K, 5] (shape, colour, size, x, y; -1 padded) -> per attribute long[B, 64]: the class of the object centred in each cell, else the last class (none)."""
+    b, k, _ = objs.shape
+    out = {name: torch.full((b, 64), n, dtype=torch.long) for name, n in (("shape", 3), ("color", 8), ("size", 2))}
+    real = objs[..., 0] >= 0
+    o = objs[real]; rows = torch.arange(b).unsqueeze(1).expand(b, k)[real]
+    cell = (o[:, 4] // 8) * 8 + o[:, 3] // 8
+    for col, name in ((0, "shape"), (1, "color"), (2, "size")):
+        out[name][rows, cell] = o[:, col]
+    return out
 decay = [p_ for n, p_ in model.named_parameters() if p_.ndim >= 2]
 nodecay = [p_ for n, p_ in model.named_parameters() if p_.ndim < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.wd}, {"params": nodecay, "weight_decay": 0}], lr=a.lr, betas=(0.9, 0.98))
@@ -98,6 +114,12 @@ for step in range(steps):
     im, ids, m, tg = prep(split, idx)
     out = model(im, ids, m, tg)
     loss = out.loss
+    if a.aux:
+        src = pre["train"] if split == "pre" else d["train"]
+        labels = cell_labels(src["all_objects"][idx])
+        tokens = captured["tokens"]  # (B, 64, width)
+        aux = sum(torch.nn.functional.cross_entropy(model.aux_heads[k_](tokens).flatten(0, 1), labels[k_].flatten()) for k_ in labels)
+        loss = loss + a.aux * aux
     opt.zero_grad(); loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step()
     seen += a.bs; losses.append(out.loss.item())
