@@ -172,8 +172,12 @@ def plot_grid(samples: list, answers: list[str], maps: np.ndarray, entropy: list
 def main(argv: list[str] | None = None) -> int:
     """Draw the maps of ``--checkpoint`` and write the PNG and its summary; returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=Path("runs/demo/jar"),
-                    help="run dir, checkpoint folder, or `jarvl demo` folder (default runs/demo/jar)")
+    ap.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=Path("runs/demo/jar"),
+        help="run dir, checkpoint folder, or `jarvl demo` folder (default runs/demo/jar)",
+    )
     ap.add_argument("--which", choices=["last", "best"], default="last",
                     help="a run dir's last checkpoint (what training ended with) or the one validation picked (default last)")  # fmt: skip
     ap.add_argument("--images", type=int, default=4, help="test images, one row each (default 4)")

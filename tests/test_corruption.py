@@ -15,11 +15,11 @@ DAMAGE = {
     11: ({"question": "where is it?"}, "missing", "missing_image"),
     12: ({"question": "what color?"}, "truncated", "corrupt_image"),
     13: ({"question": "is it big?"}, "zero", "empty_image"),
-    14: ({}, "ok", "bad_record"),                         # no "question" field
-    15: ({"question": 42}, "ok", "bad_record"),           # wrong type
+    14: ({}, "ok", "bad_record"),  # no "question" field
+    15: ({"question": 42}, "ok", "bad_record"),  # wrong type
     16: ({"question": " \t\u200b "}, "ok", "empty_text"),  # only blanks and a zero-width space
     17: ({"question": "why " * 1000}, "ok", "text_too_long"),
-    18: ({"question": "@@LATIN1@@"}, "ok", None),         # non-UTF-8 bytes: kept, replaced by U+FFFD
+    18: ({"question": "@@LATIN1@@"}, "ok", None),  # non-UTF-8 bytes: kept, replaced by U+FFFD
     19: ({"question": "\uff37hat\u00a0is\u0007 the cafe\u0301 \ud800?"}, "ok", None),  # odd Unicode: kept, cleaned
     20: ({"question": "no annotation?"}, "ok", "bad_record"),  # annotation missing
 }

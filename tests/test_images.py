@@ -23,6 +23,7 @@ def _save(tmp_path, img: Image.Image, name: str, **kwargs):
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that only claims a size: Pillow reads the size without decoding anything."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -68,9 +68,7 @@ def test_missing_image_names_file_and_record(tmp_path):
 def test_absolute_paths_and_samples_without_pixels(tmp_path):
     image = np.zeros((5, 7, 3), dtype=np.uint8)
     image[1, 2] = (255, 0, 0)
-    first = write_jsonl_dataset(
-        [Sample(prompt="p", target="t", task="caption", image=image)], tmp_path / "one"
-    )
+    first = write_jsonl_dataset([Sample(prompt="p", target="t", task="caption", image=image)], tmp_path / "one")
     on_disk = JsonlDataset(first)[0]
     assert on_disk.id == "0" and np.array_equal(on_disk.image, image)
     # A lazily loaded sample (no pixels) is written as a reference to its file.

@@ -117,9 +117,14 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
         if i == 0:
             images = test_images
         results["runs"][name] = {
-            "steps": summary["steps"], "samples": summary["samples"], "train_seconds": summary["elapsed_s"],
+            "steps": summary["steps"],
+            "samples": summary["samples"],
+            "train_seconds": summary["elapsed_s"],
             "samples_per_s": summary["samples"] / max(1e-9, summary["elapsed_s"]),
-            "test": strip(test), "comp": strip(comp), "curve": trainer.state["evals"], "examples": test["records"][:8],
+            "test": strip(test),
+            "comp": strip(comp),
+            "curve": trainer.state["evals"],
+            "examples": test["records"][:8],
         }
         if i == 0:
             results["text_only"] = strip(tally.report(test["records"]))

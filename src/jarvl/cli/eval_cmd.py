@@ -26,7 +26,8 @@ from jarvl.cli.arguments import BATCH, BEAMS, check_output_file, device_name, in
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``eval`` subcommand."""
     p = sub.add_parser(
-        "eval", help="evaluate a checkpoint on a dataset",
+        "eval",
+        help="evaluate a checkpoint on a dataset",
         description="Generate answers with a checkpoint and report exact-match accuracy overall, per task and per family; "
         "for vqa2, gqa, snli-ve and coco-captions also the official metric, and --results in the official results format.",
     )
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if n is None:
         loader = stream_batches(dataset, args.batch_size, predictor.collate, args.limit)
     else:
-        loader = make_loader(dataset, [list(range(i, min(i + args.batch_size, n))) for i in range(0, n, args.batch_size)], predictor.collate)
+        loader = make_loader(
+            dataset, [list(range(i, min(i + args.batch_size, n))) for i in range(0, n, args.batch_size)], predictor.collate
+        )
     stats, answered = SkipStats(), []
 
     def counted():

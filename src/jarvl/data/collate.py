@@ -42,8 +42,14 @@ class Batch:
         """The tensors moved to ``device`` (samples and tallies unchanged)."""
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
         return Batch(
-            move(self.images), move(self.text_ids), move(self.text_mask), move(self.targets),
-            self.samples, self.seen, self.skipped, self.source,
+            move(self.images),
+            move(self.text_ids),
+            move(self.text_mask),
+            move(self.targets),
+            self.samples,
+            self.seen,
+            self.skipped,
+            self.source,
         )
 
 
@@ -82,8 +88,15 @@ class Collator:
     """
 
     def __init__(
-        self, tokenizer: Tokenizer, image_size: int, max_text_len: int, max_target_len: int, *,
-        mean: Sequence[float] = MEAN, std: Sequence[float] = STD, crop: bool = False,
+        self,
+        tokenizer: Tokenizer,
+        image_size: int,
+        max_text_len: int,
+        max_target_len: int,
+        *,
+        mean: Sequence[float] = MEAN,
+        std: Sequence[float] = STD,
+        crop: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.image_size = image_size
@@ -130,6 +143,12 @@ class Collator:
 
 def _without_pixels(sample: Sample) -> Sample:
     return Sample(
-        prompt=sample.prompt, target=sample.target, task=sample.task, image_path=sample.image_path,
-        family=sample.family, id=sample.id, answers=sample.answers, meta={},
+        prompt=sample.prompt,
+        target=sample.target,
+        task=sample.task,
+        image_path=sample.image_path,
+        family=sample.family,
+        id=sample.id,
+        answers=sample.answers,
+        meta={},
     )

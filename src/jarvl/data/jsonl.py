@@ -136,9 +136,7 @@ class JsonlDataset:
         return dataclasses.replace(s, image=load_image(s.image_path, s.id, self.max_pixels))
 
 
-def write_jsonl_dataset(
-    samples: Iterable[Sample], out_dir: str | os.PathLike, overwrite: bool = False
-) -> Path:
+def write_jsonl_dataset(samples: Iterable[Sample], out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write samples as ``out_dir/images/<n>.png`` plus ``out_dir/index.jsonl``; returns the index.
 
     A sample without pixels keeps its ``image_path`` (made absolute). ``meta`` is written when not
@@ -159,8 +157,7 @@ def write_jsonl_dataset(
                 image = str(Path(s.image_path).resolve())
             else:
                 raise ValueError(f"sample {s.id or n!r} has neither image nor image_path")
-            record = {"image": image, "prompt": s.prompt, "target": s.target, "task": s.task,
-                      "family": s.family, "id": s.id or str(n)}
+            record = {"image": image, "prompt": s.prompt, "target": s.target, "task": s.task, "family": s.family, "id": s.id or str(n)}
             if s.answers:
                 record["answers"] = list(s.answers)
             if s.meta:

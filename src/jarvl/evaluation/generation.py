@@ -19,8 +19,15 @@ def predict_all(predict: PredictFn, batches: Iterable[Any]) -> list[dict[str, An
             continue
         for sample, pred in zip(batch.samples, predict(batch)):
             records.append(
-                {"id": sample.id, "task": sample.task, "family": sample.family, "prompt": sample.prompt,
-                 "target": sample.target, "answers": sample.answers, "prediction": pred}
+                {
+                    "id": sample.id,
+                    "task": sample.task,
+                    "family": sample.family,
+                    "prompt": sample.prompt,
+                    "target": sample.target,
+                    "answers": sample.answers,
+                    "prediction": pred,
+                }
             )
     return records
 

@@ -36,7 +36,13 @@ from jarvl.data.registry import open_dataset, parse_spec
 from jarvl.data.schema import Sample
 from jarvl.data.text import read_json
 from jarvl.evaluation.metrics import (
-    coco_tokenize, cider_d, corpus_bleu, exact_match_by_group, gqa_accuracy, snli_ve_accuracy, vqa_evaluate,
+    coco_tokenize,
+    cider_d,
+    corpus_bleu,
+    exact_match_by_group,
+    gqa_accuracy,
+    snli_ve_accuracy,
+    vqa_evaluate,
 )
 
 
@@ -171,12 +177,11 @@ def _need_answers(samples: Sequence[Sample], spec: str) -> None:
 def _vqa2(samples: Sequence[Sample], preds: Sequence[str], spec: str) -> dict:
     _need_answers(samples, spec)
     annotations = [
-        {"question_id": s.meta["question_id"], "answers": s.answers, "answer_type": s.family,
-         "question_type": s.meta["question_type"]} for s in samples
+        {"question_id": s.meta["question_id"], "answers": s.answers, "answer_type": s.family, "question_type": s.meta["question_type"]}
+        for s in samples
     ]
     result = vqa_evaluate({s.meta["question_id"]: p for s, p in zip(samples, preds)}, annotations)
-    return {"accuracy": result["overall"], "per_answer_type": result["per_answer_type"],
-            "per_question_type": result["per_question_type"]}
+    return {"accuracy": result["overall"], "per_answer_type": result["per_answer_type"], "per_question_type": result["per_question_type"]}
 
 
 def _gqa(samples: Sequence[Sample], preds: Sequence[str], spec: str) -> dict:

@@ -106,9 +106,7 @@ class JARVLModel(nn.Module):
         bos = targets.new_full((targets.shape[0], 1), self.cfg.text.bos_id)
         return torch.cat([bos, targets[:, :-1]], dim=1)
 
-    def forward(
-        self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, targets: torch.Tensor
-    ) -> ModelOutput:
+    def forward(self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, targets: torch.Tensor) -> ModelOutput:
         """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored."""
         fused = self.encode(images, text_ids, text_mask)
         logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
@@ -138,9 +136,7 @@ class JARVLModel(nn.Module):
         fused = self.encode(images, text_ids, text_mask)
         ids = dict(bos_id=self.cfg.text.bos_id, eos_id=self.cfg.text.eos_id, pad_id=self.cfg.text.pad_id)
         if num_beams <= 1:
-            return greedy_search(
-                self.decoder, fused.tokens, fused.mask, max_new_tokens=max_new_tokens, use_cache=use_cache, **ids
-            )
+            return greedy_search(self.decoder, fused.tokens, fused.mask, max_new_tokens=max_new_tokens, use_cache=use_cache, **ids)
         return beam_search(
             self.decoder,
             fused.tokens,

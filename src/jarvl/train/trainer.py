@@ -68,8 +68,14 @@ class Trainer:
     """
 
     def __init__(
-        self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | None = None,
-        overwrite: bool = False, batch_hooks: list | None = None,
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        resume: bool = False,
+        init_from: str | None = None,
+        overwrite: bool = False,
+        batch_hooks: list | None = None,
     ) -> None:
         self.cfg, self.run_dir = validate_experiment(cfg), Path(run_dir)
         self.batch_hooks = list(batch_hooks or [])  # called with every training Batch (e.g. to tally texts)
@@ -209,14 +215,29 @@ class Trainer:
         steps = max(0, cfg.run.max_steps - start_step)
         if self.mixture is not None:
             batches = self.mixture_batches = MixtureBatches(
-                self.mixture_data, self.mixture, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed,
-                start_step=start_step, steps=steps, consumed=self.state.get("consumed", {}), rank=info.rank,
-                world=info.world, num_workers=cfg.data.num_workers,
+                self.mixture_data,
+                self.mixture,
+                self.collate,
+                batch_size=cfg.data.batch_size,
+                seed=cfg.run.seed,
+                start_step=start_step,
+                steps=steps,
+                consumed=self.state.get("consumed", {}),
+                rank=info.rank,
+                world=info.world,
+                num_workers=cfg.data.num_workers,
             )
         else:
             batches = build_train_batches(
-                self.train_data, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed, start_step=start_step,
-                steps=steps, rank=info.rank, world=info.world, num_workers=cfg.data.num_workers,
+                self.train_data,
+                self.collate,
+                batch_size=cfg.data.batch_size,
+                seed=cfg.run.seed,
+                start_step=start_step,
+                steps=steps,
+                rank=info.rank,
+                world=info.world,
+                num_workers=cfg.data.num_workers,
             )
         progress = Progress(cfg.run.max_steps, start_step, enabled=info.main and cfg.run.progress)
         t0 = time.perf_counter() - self.state["elapsed"]
@@ -244,10 +265,13 @@ class Trainer:
                         progress.update(step, sum(window) / len(window), rate, self.skips)
                         window, window_start, window_samples = [], time.perf_counter(), 0
                     # Wall-clock decisions are rank 0's, broadcast together so all ranks act alike.
-                    out_of_time, timed_eval = dist_utils.broadcast_flags([
-                        cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60,
-                        cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60,
-                    ], info)
+                    out_of_time, timed_eval = dist_utils.broadcast_flags(
+                        [
+                            cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60,
+                            cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60,
+                        ],
+                        info,
+                    )
                     if out_of_time:
                         break
                     if timed_eval or (cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < cfg.run.max_steps):
@@ -323,10 +347,17 @@ class Trainer:
             self.logger.log("mixture", step, {"weights": self.mixture.weights(), "loss": losses})
         gates = {k: float(v) for k, v in self.model.fusion.gate_values().items()}
         self.logger.log(
-            "train", step,
-            {"loss": loss, "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": rate, "samples": self.state["samples"],
-             "elapsed_s": self.state["elapsed"], "skipped": self.skips.skipped,
-             "gate_mean_abs": sum(abs(v) for v in gates.values()) / len(gates) if gates else 0.0},
+            "train",
+            step,
+            {
+                "loss": loss,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "samples_per_s": rate,
+                "samples": self.state["samples"],
+                "elapsed_s": self.state["elapsed"],
+                "skipped": self.skips.skipped,
+                "gate_mean_abs": sum(abs(v) for v in gates.values()) / len(gates) if gates else 0.0,
+            },
         )
 
     # ----------------------------------------------------------------- evaluation and checkpoints
@@ -359,8 +390,14 @@ class Trainer:
         report = None
         if self.val_data is not None and self.info.main:
             report = self.evaluate()
-            entry = {"step": step, "samples": self.state["samples"], "elapsed_s": time.perf_counter() - t0,
-                     "accuracy": report["accuracy"], "per_family": report["per_family"], "per_task": report["per_task"]}
+            entry = {
+                "step": step,
+                "samples": self.state["samples"],
+                "elapsed_s": time.perf_counter() - t0,
+                "accuracy": report["accuracy"],
+                "per_family": report["per_family"],
+                "per_task": report["per_task"],
+            }
             self.state["evals"].append(entry)
             self.logger.log("eval", step, {k: v for k, v in entry.items() if k != "step"})
         best = report is not None and (self.state["best"] is None or report["accuracy"] > self.state["best"]["accuracy"])
@@ -372,8 +409,12 @@ class Trainer:
     def checkpoint(self, step: int, best: bool = False) -> None:
         """Write the full training state (rank 0) and wait for it on every rank."""
         if self.info.main:
-            state = {**self.state, "torch_rng": torch.get_rng_state().tolist(), "skips": self.skips.as_dict(),
-                     "config": experiment_dict(self.cfg)}
+            state = {
+                **self.state,
+                "torch_rng": torch.get_rng_state().tolist(),
+                "skips": self.skips.as_dict(),
+                "config": experiment_dict(self.cfg),
+            }
             if self.mixture is not None:
                 state["mixture"] = self.mixture.state_dict()
                 state["consumed"] = dict(self.mixture_batches.consumed) if self.mixture_batches else self.state.get("consumed", {})
@@ -393,9 +434,13 @@ class Trainer:
         step = self.state["step"]
         report = self.evaluate_and_maybe_checkpoint(step, t0)
         summary = {
-            "steps": step, "samples": self.state["samples"], "elapsed_s": self.state["elapsed"],
+            "steps": step,
+            "samples": self.state["samples"],
+            "elapsed_s": self.state["elapsed"],
             "final": None if report is None else {k: v for k, v in report.items() if k != "records"},
-            "best": self.state["best"], "skips": self.skips.as_dict(), "skip_summary": self.skips.summary(),
+            "best": self.state["best"],
+            "skips": self.skips.as_dict(),
+            "skip_summary": self.skips.summary(),
         }
         if self.info.main:
             if self.mixture is not None:

@@ -84,9 +84,7 @@ class MixtureConfig:
             if not (0.0 <= getattr(self, key) < 1.0):
                 raise ConfigError(f"mixture.{key} must be in [0, 1), got {getattr(self, key)!r}")
         if self.lp_slow_decay <= self.lp_fast_decay:
-            raise ConfigError(
-                f"mixture.lp_slow_decay ({self.lp_slow_decay}) must exceed lp_fast_decay ({self.lp_fast_decay})"
-            )
+            raise ConfigError(f"mixture.lp_slow_decay ({self.lp_slow_decay}) must exceed lp_fast_decay ({self.lp_fast_decay})")
         if not 0.0 <= self.min_weight < 1.0:
             raise ConfigError(f"mixture.min_weight must be in [0, 1), got {self.min_weight!r}")
         if self.update_every < 1:
@@ -107,6 +105,4 @@ class MixtureConfig:
         }
         for key, used in uses.items():
             if getattr(self, key) and not used:
-                raise ConfigError(
-                    f"mixture.{key} is given but strategy {self.strategy!r} (prior {self.prior!r}) does not use it"
-                )
+                raise ConfigError(f"mixture.{key} is given but strategy {self.strategy!r} (prior {self.prior!r}) does not use it")

@@ -48,8 +48,16 @@ class CocoCaptionsDataset:
 
     task = "caption"
 
-    def __init__(self, root: str | Path, split: str, image_root: str = "", layout: str = "auto",
-                 per_caption: bool = False, max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        image_root: str = "",
+        layout: str = "auto",
+        per_caption: bool = False,
+        max_chars: int = MAX_CHARS,
+        max_pixels: int = MAX_PIXELS,
+    ) -> None:
         self.root, self.split = Path(root), split
         self.image_root = Path(image_root) if image_root else self.root
         self.max_chars, self.max_pixels = max_chars, max_pixels

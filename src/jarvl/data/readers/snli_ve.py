@@ -32,7 +32,9 @@ class SnliVeDataset:
 
     task = "entailment"
 
-    def __init__(self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS
+    ) -> None:
         self.root, self.split = Path(root), split
         self.image_root = Path(image_root) if image_root else self.root / "flickr30k_images"
         self.max_chars, self.max_pixels = max_chars, max_pixels

@@ -60,7 +60,9 @@ class Vqa2Dataset:
 
     task = "vqa"
 
-    def __init__(self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS
+    ) -> None:
         self.root, self.split = Path(root), split
         self.image_root = Path(image_root) if image_root else self.root
         self.max_chars, self.max_pixels = max_chars, max_pixels
@@ -73,9 +75,7 @@ class Vqa2Dataset:
         if ann_path.is_file():
             annotations = top_level(read_json(ann_path), "annotations", list, ann_path)
             # Index what can be indexed; a question whose annotation is unusable is a BadRecord later.
-            self.annotations = {
-                a["question_id"]: a for a in annotations if isinstance(a, dict) and isinstance(a.get("question_id"), int)
-            }
+            self.annotations = {a["question_id"]: a for a in annotations if isinstance(a, dict) and isinstance(a.get("question_id"), int)}
 
     @property
     def annotated(self) -> bool:

@@ -56,8 +56,9 @@ OPTIONS = {"n": 0, "shuffle": 0, "seed": 0, "max_chars": MAX_CHARS, "max_pixels"
 class WdsDataset(IterableDataset):
     """Streams Samples (and BadRecord objects) from WebDataset shards; see the module doc."""
 
-    def __init__(self, pattern: str, n: int = 0, shuffle: int = 0, seed: int = 0,
-                 max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, pattern: str, n: int = 0, shuffle: int = 0, seed: int = 0, max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS
+    ) -> None:
         super().__init__()
         self.pattern, self.n, self.shuffle, self.seed = pattern, n, shuffle, seed
         self.max_chars, self.max_pixels = max_chars, max_pixels

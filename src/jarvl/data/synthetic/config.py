@@ -72,10 +72,7 @@ class SynthConfig:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"SynthConfig.{name} must be an int, got {value!r}")
         if self.min_objects < 1 or self.max_objects < self.min_objects:
-            raise ValueError(
-                f"SynthConfig needs 1 <= min_objects <= max_objects, "
-                f"got {self.min_objects}..{self.max_objects}"
-            )
+            raise ValueError(f"SynthConfig needs 1 <= min_objects <= max_objects, got {self.min_objects}..{self.max_objects}")
         if self.image_size < 16:
             raise ValueError(f"SynthConfig.image_size must be >= 16, got {self.image_size}")
         object.__setattr__(self, "families", tuple(self.families))

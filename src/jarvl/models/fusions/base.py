@@ -46,11 +46,7 @@ class Fusion(nn.Module):
 
     def gate_values(self) -> dict[str, torch.Tensor]:
         """tanh of every gate of this fusion, by parameter name (empty when it has no gates)."""
-        return {
-            name.removesuffix(".gate"): torch.tanh(p.detach())
-            for name, p in self.named_parameters()
-            if name.endswith(".gate")
-        }
+        return {name.removesuffix(".gate"): torch.tanh(p.detach()) for name, p in self.named_parameters() if name.endswith(".gate")}
 
 
 def joint_sequence(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, modality: torch.Tensor):
@@ -68,8 +64,7 @@ def layer_stacks(cfg: FusionConfig, width: int, heads: int, mlp_ratio: float) ->
     from jarvl.models.layers import TransformerLayer
 
     return nn.ModuleList(
-        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration))
-        for _ in range(cfg.iterations)
+        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration)) for _ in range(cfg.iterations)
     )
 
 

@@ -21,8 +21,7 @@ class CrossAttentionFusion(Fusion):
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
         super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
         self.cross = nn.ModuleList(
-            GatedCrossAttention(width, self.heads, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores)
-            for _ in range(cfg.layers)
+            GatedCrossAttention(width, self.heads, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores) for _ in range(cfg.layers)
         )
         self.layers = nn.ModuleList(TransformerLayer(width, self.heads, mlp_ratio) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(width)

@@ -21,9 +21,7 @@ class GatedCrossAttention(nn.Module):
     matches, so without this read-out "is there a blue triangle?" has no first-order signal.
     """
 
-    def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False
-    ) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
         self.norm_f = nn.LayerNorm(dim)

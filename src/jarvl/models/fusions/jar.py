@@ -30,13 +30,10 @@ class JARFusion(Fusion):
         super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
         n, h = cfg.num_tokens, self.heads
         # Separate learned queries for image and text [choice].
-        self.image_resampler = (
-            build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
-        )
+        self.image_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
         self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio)
         self.fuse = nn.ModuleList(
-            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores)
-            for _ in range(cfg.iterations)
+            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores) for _ in range(cfg.iterations)
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)
         self.combine_weights = nn.Parameter(torch.ones(max(0, cfg.iterations - 1)))
