@@ -43,10 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from common import write_results  # noqa: E402
+
+from jarvl.checkpoint_layout import checkpoint_path  # noqa: E402
 from jarvl.data.mixture import MixtureSampler  # noqa: E402
 from jarvl.data.mixture_plot import plot_weights  # noqa: E402
 from jarvl.data.registry import open_dataset  # noqa: E402
-from jarvl.train.checkpoint import checkpoint_path  # noqa: E402
 from jarvl.train.config import ExperimentConfig, build_experiment  # noqa: E402
 from jarvl.train.logger import read_metrics  # noqa: E402
 from jarvl.train.trainer import Trainer  # noqa: E402

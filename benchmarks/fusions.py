@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import protocol as P  # noqa: E402
 import protocol_cli as C  # noqa: E402
 from common import write_results  # noqa: E402
-from protocol import pct, pts, verdict  # noqa: E402
 from plots_bench import accuracy_vs_gflops, accuracy_vs_time  # noqa: E402
+from protocol import pct, pts, verdict  # noqa: E402
 
 FUSIONS = ["concat", "cross_attention", "perceiver", "cotokenization", "jar"]
 # The must-show thresholds.

@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT.parent / "src"))  # the checkout's jarvl, installed or not
 
 import torch  # noqa: E402
-
 from common import write_results  # noqa: E402
 
 FUSIONS = ["concat", "cross_attention", "perceiver", "cotokenization", "jar"]
@@ -141,7 +140,6 @@ def train(
         "step_ms_mean": statistics.mean(times), "step_ms_min": min(times), "final_loss": float(loss),
         "first_step_s": round(compile_s, 1), "compiled": compile_model,
     }  # fmt: skip
-    del opt
     return out
 
 

@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
+
 from jarvl.train.config import build_experiment  # noqa: E402
 from jarvl.train.trainer import Trainer  # noqa: E402
 

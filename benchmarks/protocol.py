@@ -41,19 +41,20 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from jarvl.config import apply_overrides
-from jarvl.data.registry import open_dataset, parse_spec
-from jarvl.evaluation.generation import text_only_baseline
+from jarvl.data.concat import record_text
+from jarvl.data.registry import DatasetSpec, open_dataset
+from jarvl.evaluation.predict import text_only_baseline
 from jarvl.profiling import profile_model
 from jarvl.train.config import ExperimentConfig
 from jarvl.train.logger import read_metrics
-from jarvl.train.setup import record_text
 from jarvl.train.trainer import Trainer
 
 # Task name -> synthetic data spec without split (``synthetic:TASK``); the registry's tasks.
@@ -103,32 +104,32 @@ class Protocol:
     latency_repeats: int = 5
     overrides: list[str] = field(default_factory=list)  # extra dotted overrides of the recipe (--set)
 
-    def query(self) -> str:
-        """The spec options of the difficulty: ``min_objects=..&max_objects=..[&families=..]``."""
-        q = f"min_objects={self.min_objects}&max_objects={self.max_objects}"
-        return q if self.families == "all" else q + f"&families={self.families}"
+    def scene_options(self) -> dict[str, str]:
+        """The spec options of the difficulty: ``min_objects``, ``max_objects`` [, ``families``]."""
+        q = {"min_objects": str(self.min_objects), "max_objects": str(self.max_objects)}
+        return q if self.families == "all" else {**q, "families": self.families}
 
 
 def recipe() -> ExperimentConfig:
     """The demo recipe, ``jarvl/configs/demo.yaml``, as the experiment every arm starts from."""
-    from jarvl.demo import recipe as demo_recipe
+    from jarvl.train.config import shipped_recipe
 
-    return demo_recipe([])
+    return shipped_recipe("demo")
 
 
 def task_specs(task: str, proto: Protocol, train_n: int) -> dict[str, str]:
     """Data spec per split (train, val, test, comp) of ``task`` at the protocol's difficulty."""
-    q = proto.query()
-    return {
-        "train": f"{TASKS[task]}:train?n={train_n}&{q}",
-        "val": f"{TASKS[task]}:val?n={proto.val_samples}&{q}",
-        **{split: f"{TASKS[task]}:{split}?n={proto.eval_samples}&{q}" for split in SPLITS},
-    }
+    data = DatasetSpec.parse(TASKS[task])  # synthetic:TASK, no split
+
+    def spec(split: str, n: int) -> str:
+        return str(data.replace(split=split).with_options({"n": n, **proto.scene_options()}))
+
+    return {"train": spec("train", train_n), "val": spec("val", proto.val_samples), **{s: spec(s, proto.eval_samples) for s in SPLITS}}
 
 
 def train_size(base: ExperimentConfig, proto: Protocol) -> int:
     """The recipe's training-set size (its first spec's ``n``), at least the budget: runs draw from it without repeats."""
-    n = int(parse_spec(base.data.train[0])[3].get("n", 100_000)) if base.data.train else 100_000
+    n = int(DatasetSpec.parse(base.data.train[0]).options.get("n", 100_000)) if base.data.train else 100_000
     return max(n, proto.budget_samples)
 
 

@@ -9,15 +9,15 @@ import argparse
 import datetime
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
-
-from jarvl.config import ConfigError, apply_overrides
-from jarvl.data.registry import open_dataset
 
 from common import command, restore_provenance
 from protocol import TASKS, Arm, Protocol, experiment, recipe, run_grid, steps_of, task_specs, train_size
+
+from jarvl.config import ConfigError, apply_overrides
+from jarvl.data.registry import open_dataset
 
 
 def add_arguments(ap: argparse.ArgumentParser, defaults: Protocol) -> None:

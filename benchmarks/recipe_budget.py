@@ -17,7 +17,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
-from jarvl.demo import DemoOptions, run_demo  # noqa: E402
+
+from jarvl.cli.demo import DemoOptions, run_demo  # noqa: E402
 
 
 def main() -> None:

@@ -35,12 +35,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import restore_provenance, write_results  # noqa: E402
+
+from jarvl.data.registry import DatasetSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 COST_SIZES = [32, 48, 64, 96, 128]
@@ -102,15 +104,15 @@ def paper_base_sizes(path: Path, fusions: list[str]) -> dict | None:
 
 def with_options(spec: str, **options) -> str:
     """``spec`` with its ``?key=value`` options set (added, or replaced when present)."""
-    base, _, query = spec.partition("?")
-    opts = dict(parse_qsl(query, keep_blank_values=True))
-    opts.update({k: str(v) for k, v in options.items()})
-    return base + "?" + urlencode(opts, safe=",")
+    return str(DatasetSpec.parse(spec).with_options(options))
 
 
 def accuracy_config(fusion: str, size: int, seed: int, args):
     """The demo recipe for ``fusion`` at ``size`` px (model and scenes), ``args.samples`` samples, no timed stops."""
-    from jarvl.demo import recipe
+    from jarvl.train.config import shipped_recipe
+
+    def recipe(overrides):
+        return shipped_recipe("demo", overrides)
 
     batch = recipe([]).data.batch_size
     steps = max(1, args.samples // batch)
@@ -143,11 +145,12 @@ def check_accuracy_configs(fusions: list[str], sizes: list[int], args) -> None:
 
 def train_one(fusion: str, size: int, seed: int, args, run_dir: Path) -> dict:
     """Train one run and score it on ``args.test_size`` held-out test questions (and the text-only baseline)."""
-    from jarvl.demo import TextTally, evaluate_split, strip
+    from jarvl.cli.demo import evaluate_split, strip
+    from jarvl.evaluation.predict import AnswerTally
     from jarvl.train.trainer import Trainer
 
     cfg = accuracy_config(fusion, size, seed, args)
-    tally = TextTally()
+    tally = AnswerTally()
     trainer = Trainer(cfg, run_dir, overwrite=True, batch_hooks=[tally])  # a rerun replaces its runs
     summary = trainer.fit()
     test, _ = evaluate_split(trainer, "test", args.test_size)

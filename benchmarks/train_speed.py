@@ -23,8 +23,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from common import write_results  # noqa: E402
+
 from jarvl.data.loader import ResumableBatchSampler, make_loader  # noqa: E402
 from jarvl.train.config import build_experiment  # noqa: E402
 from jarvl.train.logger import read_metrics  # noqa: E402
@@ -155,7 +155,7 @@ def main() -> None:
             + (f", trainer compiled {j['trainer_samples_per_s_compiled'] / c['trainer_samples_per_s_compiled']:.2f}x" if comp else "")
         )
     md = (
-        "# Training speed, tiny preset (batch %d, %d data worker(s))\n\n" % (args.batch_size, args.workers)
+        f"# Training speed, tiny preset (batch {args.batch_size}, {args.workers} data worker(s))\n\n"
         + "\n".join(lines)
         + "\n\nThe data pipeline is measured alone (loader + synthetic drawing + tokenising + collate); the model step on "
         "batches already in memory; the trainer end to end with its loader. Measured with nothing else running.\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fixtures import image_bytes, noisy_bytes, vqa_annotation, vqa_image_path, write, write_vqa2_json
 
-from jarvl.data.errors import BadRecord, SkipStats
+from jarvl.data.bad_records import BadRecord, SkipStats
 from jarvl.data.registry import open_dataset
 
 SPLIT = "val2014"
@@ -88,7 +88,7 @@ def test_wrong_top_level_key_fails_at_open(tmp_path):
 
 
 def test_jsonl_dataset_raises_bad_record(tmp_path):
-    from jarvl.data.jsonl import JsonlDataset
+    from jarvl.data.readers.jsonl import JsonlDataset
 
     index = tmp_path / "index.jsonl"
     index.write_text('{"image": "gone.png", "prompt": "p", "target": "t", "task": "vqa", "id": "q7"}\n')
@@ -106,14 +106,14 @@ def test_bad_record_survives_pickling():
     # DataLoader workers pickle what they return; a BadRecord must arrive intact.
     import pickle
 
-    from jarvl.data.errors import BadRecord
+    from jarvl.data.bad_records import BadRecord
 
     bad = pickle.loads(pickle.dumps(BadRecord("corrupt_image", "x.jpg", "truncated")))
     assert (bad.reason, bad.source, bad.detail) == ("corrupt_image", "x.jpg", "truncated")
 
 
 def test_bad_record_limit_is_proportionate_for_small_sets():
-    from jarvl.data.errors import SkipStats, TooManyBadRecords
+    from jarvl.data.bad_records import SkipStats, TooManyBadRecords
 
     def stats(seen: int, bad: int) -> SkipStats:
         s = SkipStats()

@@ -11,7 +11,7 @@ import pytest
 from fixtures import image_bytes, noisy_bytes, write
 from PIL import Image
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import decode_image, load_image, resize_image, to_rgb
 
 

@@ -21,8 +21,8 @@ from fixtures import (
     write,
 )
 
-from jarvl.data.errors import BadRecord
-from jarvl.data.registry import open_dataset, parse_spec
+from jarvl.data.bad_records import BadRecord
+from jarvl.data.registry import DatasetSpec, open_dataset
 from jarvl.data.schema import Sample
 
 
@@ -37,7 +37,9 @@ from jarvl.data.schema import Sample
     ],
 )
 def test_specs_parse(spec, parsed):
-    assert parse_spec(spec) == parsed
+    s = DatasetSpec.parse(spec)
+    assert (s.format, s.path, s.split, s.options) == parsed
+    assert DatasetSpec.parse(str(s)) == s
 
 
 def _check_image(sample: Sample) -> None:

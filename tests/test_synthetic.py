@@ -10,7 +10,7 @@ import pytest
 
 from jarvl.cli.main import main
 from jarvl.config import from_dict, to_dict
-from jarvl.data.jsonl import JsonlDataset
+from jarvl.data.readers.jsonl import JsonlDataset
 from jarvl.data.synthetic import FAMILIES, Obj, Scene, SynthConfig, SyntheticDataset, render_scene
 from jarvl.data.synthetic.caption import caption_text
 from jarvl.data.synthetic.config import COLORS, CONDITIONS

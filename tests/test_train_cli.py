@@ -108,7 +108,7 @@ def test_unknown_yaml_key_is_a_clear_error(tmp_path):
 
 
 def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypatch):
-    from jarvl.train.checkpoint import checkpoint_path
+    from jarvl.checkpoint_layout import checkpoint_path
     from jarvl.train.config import build_experiment
     from jarvl.train.trainer import NonFiniteLoss, Trainer
 
@@ -150,7 +150,7 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypa
 def test_init_from_starts_from_the_other_runs_weights_and_tokenizer(trained, tmp_path):
     from safetensors.torch import load_file
 
-    from jarvl.train.checkpoint import checkpoint_path
+    from jarvl.checkpoint_layout import checkpoint_path
 
     out = jarvl(
         "train",
@@ -211,8 +211,8 @@ def test_dataset_flags_keep_commas_inside_a_spec():
 def test_run_compile_trains_through_torch_compile_with_the_same_losses(tmp_path, monkeypatch):
     """run.compile=true: the training forward goes through torch.compile (here its graph-capturing 'eager'
     backend, no code generation, so the numbers must match the plain run's); checkpoints stay loadable."""
+    from jarvl.checkpoint_layout import checkpoint_path
     from jarvl.models import load_model
-    from jarvl.train.checkpoint import checkpoint_path
     from jarvl.train.config import build_experiment
     from jarvl.train.logger import read_metrics
     from jarvl.train.trainer import Trainer

@@ -8,7 +8,7 @@ import pytest
 import webdataset as wds
 from fixtures import image_bytes
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.registry import open_dataset
 from jarvl.data.schema import Sample
 

@@ -38,7 +38,7 @@ def write_shards(root, sizes=(8, 8), bad: str | None = "0010003") -> str:
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))
-    return str(root / ("shard-{000..%03d}.tar" % (len(sizes) - 1)))
+    return str(root / (f"shard-{{000..{len(sizes) - 1:03d}}}.tar"))
 
 
 @pytest.mark.slow

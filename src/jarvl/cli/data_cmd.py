@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from jarvl.cli.arguments import SEED, check_output_dir, int_in
-
 from jarvl.data.export_vqa2 import write_vqa2
-from jarvl.data.jsonl import write_jsonl_dataset
+from jarvl.data.readers.jsonl import write_jsonl_dataset
 from jarvl.data.schema import TASKS, Sample
 from jarvl.data.synthetic import SPLITS, SynthConfig, SyntheticDataset
 
@@ -62,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format",
         choices=sorted(EXPORTERS),
         default="jsonl",
-        help="on-disk format (default: jsonl, see jarvl.data.jsonl; vqa2: jarvl.data.export_vqa2)",
+        help="on-disk format (default: jsonl, see jarvl.data.readers.jsonl; vqa2: jarvl.data.export_vqa2)",
     )
     p.add_argument(
         "--vqa-split",

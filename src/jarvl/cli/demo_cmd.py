@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from jarvl.cli.arguments import SEED, check_output_dir, float_in, int_in
@@ -34,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its report."""
-    from jarvl.demo import DemoOptions, run_demo
+    from jarvl.cli.demo import DemoOptions, run_demo
 
     check_output_dir(args.out, "--out")
 

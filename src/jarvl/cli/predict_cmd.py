@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, answer, print."""
-    from jarvl.data.errors import BadRecord
+    from jarvl.data.bad_records import BadRecord
     from jarvl.data.images import load_image
     from jarvl.inference import Predictor
 

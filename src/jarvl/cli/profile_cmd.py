@@ -55,7 +55,7 @@ def model_config(base: dict | str, fusion: str, overrides: list[str]):
     from jarvl.config import apply_overrides, from_dict
     from jarvl.models import ModelConfig, get_preset
     from jarvl.models.pretrained import resolve_backbones
-    from jarvl.train.setup import backbone_tokenizer, fit_model_to_tokenizer
+    from jarvl.train.run_tokenizer import backbone_tokenizer, fit_model_to_tokenizer
 
     start = get_preset(base) if isinstance(base, str) else from_dict(ModelConfig, base)
     cfg = apply_overrides(start, [f"fusion.name={fusion}", *overrides])
@@ -88,9 +88,8 @@ def base_model(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Profile each fusion and print a table (or JSON)."""
-    from jarvl.models import list_fusions
-
     from jarvl.devices import resolve_device
+    from jarvl.models import list_fusions
 
     resolve_device(args.device)
     base = base_model(args)
@@ -127,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(records: list[dict]) -> None:
     """A human-readable table of profile records, with each fusion's ratio to the first one."""
-    from jarvl.cli.console import console
     from rich.table import Table
+
+    from jarvl.cli.console import console
 
     r0 = base = records[0]
     table = Table(

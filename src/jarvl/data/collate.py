@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
-
-# ImageNet statistics: the usual ViT input normalisation (a pretrained tower brings its own).
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
+from jarvl.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass
@@ -38,7 +35,7 @@ class Batch:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         """The tensors moved to ``device`` (samples and tallies unchanged)."""
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
         return Batch(
@@ -54,7 +51,7 @@ class Batch:
 
 
 def image_tensor(
-    image: np.ndarray, size: int, mean: Sequence[float] = MEAN, std: Sequence[float] = STD, crop: bool = False
+    image: np.ndarray, size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, crop: bool = False
 ) -> torch.Tensor:
     """uint8[H, W, 3] -> normalised float[3, size, size]; ``mean``/``std`` per channel, 0-255 scale.
 
@@ -94,8 +91,8 @@ class Collator:
         max_text_len: int,
         max_target_len: int,
         *,
-        mean: Sequence[float] = MEAN,
-        std: Sequence[float] = STD,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
         crop: bool = False,
     ) -> None:
         self.tokenizer = tokenizer

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 
 
 class SafeDataset(Dataset):

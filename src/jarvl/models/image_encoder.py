@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from jarvl.models.config import VisionConfig
-from jarvl.models.layers import Encoder
+from jarvl.blocks.config import VisionConfig
+from jarvl.blocks.layers import Encoder
 
 
 class ConvStem(nn.Module):

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jarvl.models.config import ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.config import ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.layers import init_weights
 from jarvl.models.decoder import Decoder
 from jarvl.models.freeze import apply_freeze, fully_frozen
 from jarvl.models.fusions import FusionOutput, build_fusion
 from jarvl.models.generation import beam_search, greedy_search
 from jarvl.models.image_encoder import ImageEncoder
-from jarvl.models.layers import init_weights
 from jarvl.models.pretrained import resolve_backbones
 from jarvl.models.pretrained.tower import PretrainedTower
 from jarvl.models.text_encoder import TextEncoder
@@ -87,7 +87,7 @@ class JARVLModel(nn.Module):
         skip = {id(m) for tower in towers if isinstance(tower, PretrainedTower) for m in tower.modules()}
         self.apply(lambda module: None if id(module) in skip else init_weights(module))
 
-    def train(self, mode: bool = True) -> "JARVLModel":
+    def train(self, mode: bool = True) -> JARVLModel:
         """As ``nn.Module.train``, but a fully frozen tower stays in eval mode (no dropout)."""
         super().train(mode)
         for tower, cfg in ((self.image_encoder, self.cfg.vision), (self.text_encoder, self.cfg.text)):

@@ -19,8 +19,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from jarvl.blocks.config import ModelConfig
 from jarvl.config import ConfigError, from_dict, to_dict
-from jarvl.models.config import ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"

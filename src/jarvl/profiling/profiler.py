@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from jarvl.models.config import ModelConfig
+from jarvl.blocks.config import ModelConfig
 from jarvl.profiling.flops import count_flops
 from jarvl.profiling.memory import PeakRSS, cuda_peak_bytes, saved_activation_bytes
 

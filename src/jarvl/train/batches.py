@@ -61,7 +61,7 @@ def build_train_batches(
     """``steps`` collated batches of this rank's share of global batches ``start_step``, ...
 
     Args:
-        data: the training data: a reader, or ``jarvl.train.setup.ConcatDataset`` of readers
+        data: the training data: a reader, or ``jarvl.data.concat.ConcatDataset`` of readers
             (all random-access, or all streamed).
         collate: turns a list of ``Sample | BadRecord`` into a ``Batch``.
         batch_size: the global batch (all ranks); each rank collates ``batch_size // world``.

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jarvl.blocks.config import ModelConfig
 from jarvl.config import ConfigError, apply_overrides, flatten_dict, from_dict, range_problems, to_dict
 from jarvl.data.mixture import MixtureConfig
 from jarvl.devices import DEVICE_PATTERN
-from jarvl.models.config import ModelConfig
 from jarvl.models.presets import get_preset
 
 
@@ -186,6 +186,11 @@ def experiment_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     return to_dict(cfg)
 
 
-def load_experiment_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Inverse of :func:`experiment_dict` (a resolved config, model fully spelled out)."""
-    return from_dict(ExperimentConfig, data)
+def shipped_recipe(name: str, overrides: list[str] | None = None) -> ExperimentConfig:
+    """A recipe shipped in ``jarvl/configs`` (``demo``, ``one_object``) with dotted overrides."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("jarvl.configs").joinpath(f"{name}.yaml").read_text()
+    return build_experiment(yaml.safe_load(text), overrides)

@@ -22,37 +22,27 @@ from typing import Any
 
 import torch
 
+from jarvl.checkpoint_layout import checkpoint_path, load_tokenizer
+from jarvl.data.bad_records import SkipStats, TooManyBadRecords
 from jarvl.data.collate import Batch
-from jarvl.data.errors import SkipStats, TooManyBadRecords
+from jarvl.data.concat import ConcatDataset, open_datasets
 from jarvl.data.loader import make_loader
-from jarvl.evaluation.generation import exact_match_report, predict_all
+from jarvl.data.mixture import MixtureSampler
+from jarvl.errors import RunAborted
+from jarvl.evaluation.predict import exact_match_report, predict_all
+from jarvl.inference import make_collator, predict_fn
 from jarvl.models.model import JARVLModel
 from jarvl.models.pretrained import load_pretrained_towers, resolve_backbones
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
-from jarvl.data.mixture import MixtureSampler
-from jarvl.errors import RunAborted
 from jarvl.train.batches import MixtureBatches, build_train_batches
-from jarvl.train.checkpoint import (
-    checkpoint_path,
-    load_training_state,
-    param_index_names,
-    restore_optimizer,
-    save_checkpoint,
-)
+from jarvl.train.checkpoint import load_training_state, param_index_names, restore_optimizer, save_checkpoint
 from jarvl.train.config import ExperimentConfig, experiment_dict, validate_experiment
 from jarvl.train.logger import MetricsLogger
-from jarvl.train.rundir import RunDir, RunDirBusy, notice
 from jarvl.train.optim import lr_at, make_optimizer
 from jarvl.train.progress import Progress
-from jarvl.train.setup import (
-    backbone_tokenizer,
-    fit_model_to_tokenizer,
-    fit_tokenizer,
-    load_tokenizer,
-    make_collator,
-    open_datasets,
-)
+from jarvl.train.run_tokenizer import backbone_tokenizer, fit_model_to_tokenizer, fit_tokenizer
+from jarvl.train.rundir import RunDir, RunDirBusy, notice
 
 
 class NonFiniteLoss(RunAborted):
@@ -122,8 +112,6 @@ class Trainer:
             if unknown:
                 raise ValueError(f"data.loss_weights names {sorted(unknown)}, not in data.mixture ({', '.join(self.mixture_data)})")
             self.mixture = MixtureSampler(list(self.mixture_data), [len(d) for d in self.mixture_data.values()], cfg.data.sampling)
-            from jarvl.train.setup import ConcatDataset
-
             self.train_data = ConcatDataset(list(self.mixture_data.values()))  # the tokenizer reads them all
         else:
             self.train_data = open_datasets(cfg.data.train)
@@ -363,14 +351,7 @@ class Trainer:
     # ----------------------------------------------------------------- evaluation and checkpoints
     def predict_fn(self, num_beams: int = 1):
         """Batch -> generated strings, for evaluators (they never see the model class)."""
-
-        def predict(batch: Batch) -> list[str]:
-            batch = batch.to(self.info.device)
-            with self._autocast():
-                ids = self.model.generate(batch.images, batch.text_ids, batch.text_mask, num_beams=num_beams)
-            return self.tokenizer.decode_batch(ids.tolist())
-
-        return predict
+        return predict_fn(self.model, self.tokenizer, self.info.device, num_beams, autocast=self._autocast)
 
     def evaluate(self, data=None, limit: int | None = None) -> dict[str, Any]:
         """Exact-match report on the first ``limit`` records of ``data`` (default: the validation set)."""

@@ -28,11 +28,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, with_image
+from jarvl.data.records import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import Sample
-from jarvl.data.text import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 
 PROMPT = "describe the image."
 KARPATHY_SPLITS = {"train": ("train", "restval"), "val": ("val",), "test": ("test",), "restval": ("restval",)}

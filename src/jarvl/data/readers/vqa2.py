@@ -12,7 +12,7 @@ Files, exactly as downloaded from visualqa.org (SPLIT e.g. ``train2014``, ``val2
 
 Each question is one ``Sample``: prompt = question, target = ``multiple_choice_answer`` ("" when
 unannotated), answers = the ten human answers, family = ``answer_type``, meta = question_type,
-question_id, image_id. Options: ``image_root``, ``max_chars`` (see ``jarvl.data.text``),
+question_id, image_id. Options: ``image_root``, ``max_chars`` (see ``jarvl.data.records``),
 ``max_pixels`` (see ``jarvl.data.images``).
 
     >>> ds = open_dataset("vqa2:/data/vqa:val2014?image_root=/data/coco")
@@ -25,11 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, with_image
+from jarvl.data.records import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import Sample
-from jarvl.data.text import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 
 IMAGE_SPLIT = {"test-dev2015": "test2015"}  # test-dev questions use test2015 images
 OPTIONS = {"image_root": "", "max_chars": MAX_CHARS, "max_pixels": MAX_PIXELS}

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, TypeVar
+from functools import cache
+from typing import TypeVar
 
 from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES, SynthConfig
 from jarvl.data.synthetic.language import a, noun_phrase, the
@@ -78,7 +79,7 @@ def retry(make: Callable[[], T], tries: int = 1000) -> T:
     raise ValueError(f"no feasible example after {tries} tries; the SynthConfig is too tight")
 
 
-@lru_cache(maxsize=None)
+@cache
 def filters_for(slots: tuple[str, ...], condition: str) -> tuple[Filter, ...]:
     """Every filter setting exactly ``slots`` that some object can match under ``condition``."""
     combos = itertools.product(*(VALUES[s] for s in slots))

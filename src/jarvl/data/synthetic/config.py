@@ -9,8 +9,9 @@ training.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
+
+from jarvl.registry import did_you_mean
 
 # RGB values chosen to stay distinct from one another and from the background.
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -41,9 +42,7 @@ SPLIT_CONDITION = {"train": "A", "val": "A", "test": "A", "comp": "B"}
 
 def unknown_choice(kind: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
     """The error for a name outside ``valid``, suggesting the closest valid one."""
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(valid)}"
-    return ValueError(f"unknown {kind} {name!r}{hint}")
+    return ValueError(f"unknown {kind} {name!r}{did_you_mean(name, valid, list_valid=True)}")
 
 
 @dataclass(frozen=True)

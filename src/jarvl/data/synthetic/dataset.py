@@ -7,7 +7,7 @@ every DataLoader worker, on resume and across machines, and each split draws fro
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from jarvl.data.schema import TASKS, Sample
 from jarvl.data.synthetic.caption import make_caption

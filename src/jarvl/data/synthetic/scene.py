@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def half_extent(size: str, image_size: int) -> int:
     return small if size == "small" else max(small + 2, round(0.13 * image_size))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _completions(f: Filter, avoid: tuple[Filter, ...], condition: str) -> tuple[tuple[Obj, ...], tuple[float, ...]]:
     # Weights make the free distribution uniform over shapes and sizes, then over allowed colours.
     objs, cum, total = [], [], 0.0

@@ -18,7 +18,7 @@ no better than chance; every question needs the image.
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from jarvl.data.synthetic.claims import (
     COUNT_TEMPLATES,
