@@ -113,6 +113,8 @@ def main() -> None:
             "data.val=",
             "run.progress=false",
         ]
+        if args.quick:  # the test only keeps the script alive: a small tokenizer sample, the same steps
+            overrides.append("data.tokenizer_samples=500")
         cfg = build_experiment({}, overrides)
         trainer = Trainer(cfg, Path(tempfile.mkdtemp()))
         row = {
