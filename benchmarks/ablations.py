@@ -51,8 +51,16 @@ KNOBS: dict[str, list] = {
     "layers": [2, 4, 8],
 }
 QUICK_KNOBS = {"iterations": [1, 2], "resampling": ["latent", "spatial"], "combine": ["weighted", "none"]}
-QUICK = P.Protocol(budget_samples=48, seeds=1, eval_samples=12, val_samples=8, curve_points=1, threads=1, latency_repeats=1,
-                   overrides=["data.batch_size=16", "data.tokenizer_samples=300", "data.num_workers=0"])
+QUICK = P.Protocol(
+    budget_samples=48,
+    seeds=1,
+    eval_samples=12,
+    val_samples=8,
+    curve_points=1,
+    threads=1,
+    latency_repeats=1,
+    overrides=["data.batch_size=16", "data.tokenizer_samples=300", "data.num_workers=0"],
+)
 BASE = "base"  # the recipe's JAR, unchanged: the row of every knob's default value
 
 
@@ -86,8 +94,10 @@ def compare(a: dict, b: dict) -> dict:
 def describe(pairs: list[tuple]) -> str:
     """'latent 71.2% +- 1.0, spatial 69.9% +- 2.1' (3 seeds)."""
     n = {len(s["test"]["values"]) for _, s in pairs}
-    return ", ".join(f"{v}: {pct(s['test']['mean'])} +- {pts(s['test']['std'])}" for v, s in pairs) + \
-        f" ({'/'.join(str(k) for k in sorted(n))} seeds)"
+    return (
+        ", ".join(f"{v}: {pct(s['test']['mean'])} +- {pts(s['test']['std'])}" for v, s in pairs)
+        + f" ({'/'.join(str(k) for k in sorted(n))} seeds)"
+    )
 
 
 def trends(arms: dict, base: dict, knobs: dict[str, list]) -> list[dict]:
@@ -107,20 +117,43 @@ def trends(arms: dict, base: dict, knobs: dict[str, list]) -> list[dict]:
             out.append({"finding": finding, "paper": paper, "held": None, "beyond_noise": None, "detail": "not run"})
             return
         diffs = diffs_fn(pairs)
-        out.append({"finding": finding, "paper": paper, "held": bool(held_fn(pairs)), "beyond_noise": all(d["beyond_noise"] for d in diffs),
-                    "detail": describe(pairs), "values": {str(v): s["test"]["values"] for v, s in pairs},
-                    "seeds": sorted({k for _, s in pairs for k in s["seeds"]})})
+        out.append(
+            {
+                "finding": finding,
+                "paper": paper,
+                "held": bool(held_fn(pairs)),
+                "beyond_noise": all(d["beyond_noise"] for d in diffs),
+                "detail": describe(pairs),
+                "values": {str(v): s["test"]["values"] for v, s in pairs},
+                "seeds": sorted({k for _, s in pairs for k in s["seeds"]}),
+            }
+        )
 
     chain = lambda p: [compare(p[i][1], p[i + 1][1]) for i in range(len(p) - 1)]  # noqa: E731
-    add("latent >= spatial resampling", "latent 79.1, spatial 78.9", got("resampling", ["latent", "spatial"]),
-        lambda p: p[0][1]["test"]["mean"] >= p[1][1]["test"]["mean"], chain)
-    add("weighted > residual > none combination", "weighted 79.1, residual 78.7, none 78.1",
-        got("combine", ["weighted", "residual", "none"]), lambda p: all(d["diff"] > 0 for d in chain(p)), chain)
+    add(
+        "latent >= spatial resampling",
+        "latent 79.1, spatial 78.9",
+        got("resampling", ["latent", "spatial"]),
+        lambda p: p[0][1]["test"]["mean"] >= p[1][1]["test"]["mean"],
+        chain,
+    )
+    add(
+        "weighted > residual > none combination",
+        "weighted 79.1, residual 78.7, none 78.1",
+        got("combine", ["weighted", "residual", "none"]),
+        lambda p: all(d["diff"] > 0 for d in chain(p)),
+        chain,
+    )
     for knob, paper in (("iterations", "1/2/4/8: 78.3, 78.8, 79.1, 79.2"), ("num_tokens", "16/32/64/128: 76.5, 78.3, 79.1, 79.2")):
         pairs = got(knob, sorted(knobs.get(knob, [])))
         pairs = pairs if pairs and len(pairs) >= 3 else None  # a return diminishes only over two steps or more
-        add(f"diminishing returns in {knob.replace('num_tokens', 'tokens N')}", paper, pairs, diminishing,
-            lambda p: [compare(p[-1][1], p[0][1])])
+        add(
+            f"diminishing returns in {knob.replace('num_tokens', 'tokens N')}",
+            paper,
+            pairs,
+            diminishing,
+            lambda p: [compare(p[-1][1], p[0][1])],
+        )
         if pairs:
             gains = [-d["diff"] for d in chain(pairs)]
             out[-1]["gains_points"] = [round(100 * g, 2) for g in gains]
@@ -128,8 +161,13 @@ def trends(arms: dict, base: dict, knobs: dict[str, list]) -> list[dict]:
     layers = got("layers", sorted(knobs.get("layers", [])))
     # Every step deeper must help (as weighted > residual > none: the whole chain), not only the deepest beat the shallowest.
     deeper = lambda p: [compare(p[i + 1][1], p[i][1]) for i in range(len(p) - 1)]  # noqa: E731
-    add("deeper fusion helps (each step deeper)", "16 layers 78.3, 32 layers 79.1", layers,
-        lambda p: all(d["diff"] > 0 for d in deeper(p)), deeper)
+    add(
+        "deeper fusion helps (each step deeper)",
+        "16 layers 78.3, 32 layers 79.1",
+        layers,
+        lambda p: all(d["diff"] > 0 for d in deeper(p)),
+        deeper,
+    )
     return out
 
 
@@ -144,17 +182,21 @@ def table(arms: dict, knob: str, values: list, base: dict) -> str:
     """Markdown rows of one knob: accuracy, cost and the paper's figures per value."""
     b = arms.get(BASE)
     paper = P.PAPER_ABLATIONS.get(knob, {})
-    lines = [f"| {knob} | test acc. | comp acc. | GFLOPs/sample | x base | params | act. MB/step | samples/s | fusion layers |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"| {knob} | test acc. | comp acc. | GFLOPs/sample | x base | params | act. MB/step | samples/s | fusion layers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for v, s in rows(arms, knob, values, base):
         mark = " (recipe)" if v == base[knob] else ""
         if s is None:
             lines.append(f"| {v}{mark} | not run | | | | | | | |")
             continue
         ratio = f"{s['gflops'] / b['gflops']:.2f}x" if b else "-"
-        lines.append(f"| {v}{mark} | {pct(s['test']['mean'])} +- {pts(s['test']['std'])} | {pct(s['comp']['mean'])} +- {pts(s['comp']['std'])} "
-                     f"| {s['gflops']:.4f} | {ratio} | {s['params'] / 1e6:.2f}M | {s['activation_mb']:.0f} "
-                     f"| {s['samples_per_s']['mean']:.0f} | {s['fusion_layers']} |")
+        lines.append(
+            f"| {v}{mark} | {pct(s['test']['mean'])} +- {pts(s['test']['std'])} | {pct(s['comp']['mean'])} +- {pts(s['comp']['std'])} "
+            f"| {s['gflops']:.4f} | {ratio} | {s['params'] / 1e6:.2f}M | {s['activation_mb']:.0f} "
+            f"| {s['samples_per_s']['mean']:.0f} | {s['fusion_layers']} |"
+        )
     if paper:
         lines.append("\nPaper (GFLOPs / GQA): " + ", ".join(f"{v}: {g} / {a}" for v, (g, a) in paper.items()) + ".")
     return "\n".join(lines)
@@ -169,25 +211,37 @@ def markdown(payload: dict) -> str:
         f"the demo recipe (batch {st['batch_size']}, lr {st['lr']:g}, gates at {st['gate_init']:g}, {st['steps']} steps), the same "
         f"data and seeds. Scenes of {st['min_objects']}-{st['max_objects']} objects, VQA families `{st['families']}`; "
         f"held-out: {st['eval_samples']} questions of `test` and of the compositional `comp` split. Mean +- std over seeds"
-        + (f"; recipe overrides: `{' '.join(st['overrides'])}`" if st["overrides"] else "") + ".\n",
+        + (f"; recipe overrides: `{' '.join(st['overrides'])}`" if st["overrides"] else "")
+        + ".\n",
         "A trend *held* when the means over seeds follow it; *beyond noise* when every difference it rests on is larger "
         "than the larger standard deviation of the two arms compared. Diminishing returns: the largest value beats the "
         "smallest, and the last doubling gains less than the first.\n",
     ]
     for task, arms in summary.items():
         prior = payload["results"]["text_only"].get(task, {})
-        lines += [f"## {task}: the paper's trends\n", "| trend | paper (GQA) | ours (test accuracy) | held | beyond noise |", "|---|---|---|---|---|"]
+        lines += [
+            f"## {task}: the paper's trends\n",
+            "| trend | paper (GQA) | ours (test accuracy) | held | beyond noise |",
+            "|---|---|---|---|---|",
+        ]
         for t in payload["trends"][task]:
             lines.append(f"| {t['finding']} | {t['paper']} | {t['detail']} | {verdict(t['held'])} | {verdict(t['beyond_noise'])} |")
-        lines.append(f"\nText-only baseline (majority training answer of each exact prompt): test {pct(prior.get('test'))}, "
-                     f"comp {pct(prior.get('comp'))}.\n")
+        lines.append(
+            f"\nText-only baseline (majority training answer of each exact prompt): test {pct(prior.get('test'))}, "
+            f"comp {pct(prior.get('comp'))}.\n"
+        )
         for knob, values in knobs.items():
             lines += [f"### {task}: {knob}\n", table(arms, knob, values, base) + "\n"]
         capped = [a for a, s in arms.items() if s["capped"]]
         if capped:
             lines.append(f"**Stopped by --minutes-per-run before the budget: {', '.join(capped)}** (their accuracy is not comparable).\n")
-    lines += ["## Plot\n", *[f"![{p}]({p})\n" for p in payload["plots"]], "## Per seed (test accuracy)\n",
-              "| task | arm | " + " | ".join(f"seed {s}" for s in range(st["seeds"])) + " |", "|---|---|" + "---:|" * st["seeds"]]
+    lines += [
+        "## Plot\n",
+        *[f"![{p}]({p})\n" for p in payload["plots"]],
+        "## Per seed (test accuracy)\n",
+        "| task | arm | " + " | ".join(f"seed {s}" for s in range(st["seeds"])) + " |",
+        "|---|---|" + "---:|" * st["seeds"],
+    ]
     for task, arms in summary.items():
         for a, s in arms.items():
             by_seed = dict(zip(s["seeds"], s["test"]["values"]))
@@ -202,13 +256,20 @@ def plots(summary: dict, knobs: dict, base: dict, text_only: dict, out: Path, na
     for task, arms in summary.items():
         groups = {}
         for knob, values in knobs.items():
-            bars = [{"value": v, "mean": s["test"]["mean"], "std": s["test"]["std"], "gflops": s["gflops"], "default": v == base[knob]}
-                    for v, s in rows(arms, knob, values, base) if s]
+            bars = [
+                {"value": v, "mean": s["test"]["mean"], "std": s["test"]["std"], "gflops": s["gflops"], "default": v == base[knob]}
+                for v, s in rows(arms, knob, values, base)
+                if s
+            ]
             if bars:
                 groups[knob] = bars
         f = f"{name}.png" if len(summary) == 1 else f"{name}_{task}.png"
-        ablation_bars(groups, out / f, baseline=text_only.get(task, {}).get("test"),
-                      title=f"JAR ablations, {task}: held-out accuracy, mean +- std over seeds (outlined: the recipe's value)")
+        ablation_bars(
+            groups,
+            out / f,
+            baseline=text_only.get(task, {}).get("test"),
+            title=f"JAR ablations, {task}: held-out accuracy, mean +- std over seeds (outlined: the recipe's value)",
+        )
         files.append(f)
     return files
 
@@ -234,12 +295,22 @@ def render_with(knobs: dict[str, list], base: dict):
     def render(out: Path, name: str, st: dict, results: dict, elapsed_min: float) -> dict:
         summary = P.summarise(results)
         grid = with_base(knobs, base, results)
-        payload = {"settings": {**st, "knobs": grid}, "minutes": elapsed_min, "knobs": grid, "base_knobs": base, "results": results,
-                   "summary": summary, "trends": {task: trends(arms, base, grid) for task, arms in summary.items()}}
+        payload = {
+            "settings": {**st, "knobs": grid},
+            "minutes": elapsed_min,
+            "knobs": grid,
+            "base_knobs": base,
+            "results": results,
+            "summary": summary,
+            "trends": {task: trends(arms, base, grid) for task, arms in summary.items()},
+        }
         out.mkdir(parents=True, exist_ok=True)
         payload["plots"] = plots(summary, grid, base, results["text_only"], out, name) if summary else []
-        payload["findings"] = [{"finding": t["finding"], "task": task, "held": t["held"], "detail": t["detail"]}
-                               for task, ts in payload["trends"].items() for t in ts]
+        payload["findings"] = [
+            {"finding": t["finding"], "task": task, "held": t["held"], "detail": t["detail"]}
+            for task, ts in payload["trends"].items()
+            for t in ts
+        ]
         write_results(out, name, payload, markdown(payload))
         return payload
 

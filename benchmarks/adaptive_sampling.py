@@ -43,10 +43,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from common import write_results  # noqa: E402
+
+from jarvl.checkpoint_layout import checkpoint_path  # noqa: E402
 from jarvl.data.mixture import MixtureSampler  # noqa: E402
 from jarvl.data.mixture_plot import plot_weights  # noqa: E402
 from jarvl.data.registry import open_dataset  # noqa: E402
-from jarvl.train.checkpoint import checkpoint_path  # noqa: E402
 from jarvl.train.config import ExperimentConfig, build_experiment  # noqa: E402
 from jarvl.train.logger import read_metrics  # noqa: E402
 from jarvl.train.trainer import Trainer  # noqa: E402
@@ -102,15 +103,29 @@ def pretrain_config(strategy: str, seed: int, args, reference: dict[str, float] 
         sampling["reference"] = reference
     if strategy == "curriculum":
         sampling["warmup_steps"] = max(1, steps // 2)
-    return build_experiment({
-        "model": MODEL,
-        "data": {"mixture": MIXTURE, "sampling": sampling, "val": [], "batch_size": args.batch_size,
-                 "tokenizer_samples": args.tokenizer_samples},
-        # Constant lr: the snapshot after n samples is what a run stopped at n would give.
-        "optim": {**OPTIM, "schedule": "constant", "warmup_steps": max(1, steps // 10)},
-        "run": {"max_steps": steps, "eval_every": 0, "checkpoint_every": steps // args.snapshots, "seed": seed,
-                "log_every": max(1, steps // 60), "progress": False, "threads": args.threads},
-    })
+    return build_experiment(
+        {
+            "model": MODEL,
+            "data": {
+                "mixture": MIXTURE,
+                "sampling": sampling,
+                "val": [],
+                "batch_size": args.batch_size,
+                "tokenizer_samples": args.tokenizer_samples,
+            },
+            # Constant lr: the snapshot after n samples is what a run stopped at n would give.
+            "optim": {**OPTIM, "schedule": "constant", "warmup_steps": max(1, steps // 10)},
+            "run": {
+                "max_steps": steps,
+                "eval_every": 0,
+                "checkpoint_every": steps // args.snapshots,
+                "seed": seed,
+                "log_every": max(1, steps // 60),
+                "progress": False,
+                "threads": args.threads,
+            },
+        }
+    )
 
 
 def check_configs(strategies: list[str], args) -> None:
@@ -156,10 +171,14 @@ def pretrain(strategy: str, seed: int, args, run_dir: Path, zero: bool, referenc
         trainer.checkpoint(0)
     summary = trainer.fit()
     rows = read_metrics(run_dir, "mixture")
-    return {"samples": summary["samples"], "consumed_batches": summary["consumed"],
-            "final_weights": summary["mixture_weights"], "final_losses": reference_losses(rows),
-            "weights": [{"step": r["step"], **r["weights"]} for r in rows],
-            "snapshots": sorted((run_dir / "snapshots").iterdir())}
+    return {
+        "samples": summary["samples"],
+        "consumed_batches": summary["consumed"],
+        "final_weights": summary["mixture_weights"],
+        "final_losses": reference_losses(rows),
+        "weights": [{"step": r["step"], **r["weights"]} for r in rows],
+        "snapshots": sorted((run_dir / "snapshots").iterdir()),
+    }
 
 
 def run_strategy(strategy: str, seed: int, args, work: Path, zero: bool, reference: dict[str, float] | None = None) -> dict:
@@ -185,13 +204,23 @@ def run_strategy(strategy: str, seed: int, args, work: Path, zero: bool, referen
 def finetune(init: Path, seed: int, args, run_dir: Path) -> dict:
     """Fine-tune ``init`` on synthetic VQA with the one fixed recipe; held-out accuracy."""
     steps = args.finetune_steps
-    cfg = build_experiment({
-        "model": MODEL,
-        "data": {"train": [FINETUNE_TRAIN], "val": [HELD_OUT.format(n=args.eval_samples)], "batch_size": args.batch_size},
-        "optim": {**OPTIM, "warmup_steps": max(1, steps // 10)},
-        "run": {"max_steps": steps, "eval_every": 0, "checkpoint_every": 0, "eval_samples": args.eval_samples,
-                "seed": seed, "log_every": max(1, steps // 10), "progress": False, "threads": args.threads},
-    })
+    cfg = build_experiment(
+        {
+            "model": MODEL,
+            "data": {"train": [FINETUNE_TRAIN], "val": [HELD_OUT.format(n=args.eval_samples)], "batch_size": args.batch_size},
+            "optim": {**OPTIM, "warmup_steps": max(1, steps // 10)},
+            "run": {
+                "max_steps": steps,
+                "eval_every": 0,
+                "checkpoint_every": 0,
+                "eval_samples": args.eval_samples,
+                "seed": seed,
+                "log_every": max(1, steps // 10),
+                "progress": False,
+                "threads": args.threads,
+            },
+        }
+    )
     try:
         final = Trainer(cfg, run_dir, init_from=str(init), overwrite=True).fit()["final"]
     finally:
@@ -223,12 +252,18 @@ def summarise(runs: dict, zero: dict, xs: list[int], strategies: list[str]) -> d
     for s in done:
         finals = [runs[s][seed]["curve"][-1] for seed in seeds]
         needed = None if target is None else samples_to_reach(xs, mean_curve[s], target)
-        per_seed = [samples_to_reach(xs, curve(s, seed), runs["proportional"][seed]["curve"][-1]) if target is not None else None
-                    for seed in seeds]
-        table[s] = {"accuracy_mean": float(np.mean(finals)), "accuracy_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
-                    "accuracy_per_seed": finals, "curve_mean": mean_curve[s], "samples_to_target": needed,
-                    "samples_to_target_per_seed": per_seed,
-                    "mean_weights": mean_weights(runs[s][seeds[0]]["weights"])}
+        per_seed = [
+            samples_to_reach(xs, curve(s, seed), runs["proportional"][seed]["curve"][-1]) if target is not None else None for seed in seeds
+        ]
+        table[s] = {
+            "accuracy_mean": float(np.mean(finals)),
+            "accuracy_std": float(np.std(finals, ddof=1)) if len(finals) > 1 else 0.0,
+            "accuracy_per_seed": finals,
+            "curve_mean": mean_curve[s],
+            "samples_to_target": needed,
+            "samples_to_target_per_seed": per_seed,
+            "mean_weights": mean_weights(runs[s][seeds[0]]["weights"]),
+        }
     return {"seeds": seeds, "samples": xs, "target_accuracy": target, "strategies": table}
 
 
@@ -251,14 +286,19 @@ def markdown(result: dict, args, rate: float) -> str:
         f"Target: proportional's final accuracy, {pct(target) if target is not None else 'n/a'} "
         f"(one evaluation's binomial standard error there: {100 * se:.1f} points).\n",
         "| strategy | held-out accuracy (mean +- std) | pre-training samples to reach the target (mean curve) | per seed | "
-        + " | ".join(f"acc. after {kilo(x)}" for x in xs) + " | mean weights clean/noisy/vqa/easy |",
+        + " | ".join(f"acc. after {kilo(x)}" for x in xs)
+        + " | mean weights clean/noisy/vqa/easy |",
         "|---|---:|---:|---|" + "---:|" * len(xs) + "---|",
     ]
     for s, r in table.items():
         w = "/".join(f"{r['mean_weights'].get(n, float('nan')):.2f}" for n in MIXTURE)
-        lines.append(f"| {s} | {pct(r['accuracy_mean'])} +- {100 * r['accuracy_std']:.1f} | {kilo(r['samples_to_target'])} | "
-                     + ", ".join(kilo(n) for n in r["samples_to_target_per_seed"]) + " | "
-                     + " | ".join(pct(a) for a in r["curve_mean"]) + f" | {w} |")
+        lines.append(
+            f"| {s} | {pct(r['accuracy_mean'])} +- {100 * r['accuracy_std']:.1f} | {kilo(r['samples_to_target'])} | "
+            + ", ".join(kilo(n) for n in r["samples_to_target_per_seed"])
+            + " | "
+            + " | ".join(pct(a) for a in r["curve_mean"])
+            + f" | {w} |"
+        )
     lines += [
         "",
         "How it is measured: pre-training uses a constant learning rate after warm-up, so the snapshot after n samples is "
@@ -275,8 +315,11 @@ def markdown(result: dict, args, rate: float) -> str:
         "(DoReMi's) is the same seed's `proportional` run: its mean loss per dataset over the second half of "
         "pre-training, given as `sampling.reference` (docs/sampling.md).",
         "",
-        "How the weights moved (seed " + str(result["seeds"][0] if result["seeds"] else "-") + "): "
-        + ", ".join(f"`{p}`" for p in result.get("plots", [])) + ".",
+        "How the weights moved (seed "
+        + str(result["seeds"][0] if result["seeds"] else "-")
+        + "): "
+        + ", ".join(f"`{p}`" for p in result.get("plots", []))
+        + ".",
         "",
         f"Measured throughput: {rate:.0f} training samples/s over the whole benchmark (pre-training, fine-tuning and evaluation).",
     ]
@@ -299,9 +342,12 @@ def main() -> None:
     ap.add_argument("--estimate", action="store_true", help="print the expected duration and exit")
     ap.add_argument("--quick", action="store_true", help="a few steps per phase, 2 strategies, 1 seed (keeps the script alive in tests)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    ap.add_argument("--merge", action="store_true",
-                    help="keep the strategies already in --out's json that this invocation does not run (same settings), "
-                         "e.g. to redo one strategy: --strategies excess_loss --merge")
+    ap.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the strategies already in --out's json that this invocation does not run (same settings), "
+        "e.g. to redo one strategy: --strategies excess_loss --merge",
+    )
     args = ap.parse_args()
     if args.quick:
         if args.strategies == ",".join(STRATEGIES):  # the default: two strategies are enough to keep it alive
@@ -323,10 +369,13 @@ def main() -> None:
     total += finetunes * args.eval_samples  # a generated answer costs about a training sample
     # Start-up measured on 2 cores: ~5 s per pre-training run (tokenizer on 20k records), ~1.5 s per fine-tune.
     overhead = args.seeds * len(strategies) * 5 + finetunes * 1.5
-    print(f"{len(strategies)} strategies x {args.seeds} seeds: {args.pretrain_steps * args.batch_size} pre-training samples each, "
-          f"{finetunes} fine-tunes of {args.finetune_steps * args.batch_size} samples + {args.eval_samples} evaluated; "
-          f"{total} samples in all: expect about {(total / args.rate + overhead) / 60:.0f} min at {args.rate:.0f} samples/s "
-          f"(of which {overhead / 60:.0f} min start-up)", flush=True)
+    print(
+        f"{len(strategies)} strategies x {args.seeds} seeds: {args.pretrain_steps * args.batch_size} pre-training samples each, "
+        f"{finetunes} fine-tunes of {args.finetune_steps * args.batch_size} samples + {args.eval_samples} evaluated; "
+        f"{total} samples in all: expect about {(total / args.rate + overhead) / 60:.0f} min at {args.rate:.0f} samples/s "
+        f"(of which {overhead / 60:.0f} min start-up)",
+        flush=True,
+    )
     if args.estimate:
         return
     check_configs(strategies, args)
@@ -351,12 +400,19 @@ def main() -> None:
                     zero[seed] = zero_accuracy
                 fine_tuned = len(run["curve"]) + (zero_accuracy is not None)
                 samples += run["samples"] + fine_tuned * (args.finetune_steps * args.batch_size + args.eval_samples)
-                print(f"seed {seed} {strategy}: accuracy after {', '.join(str(x) for x in xs)} pre-training samples: "
-                      f"{', '.join(f'{100 * a:.1f}%' for a in [zero[seed]] + run['curve'])}  "
-                      f"({(time.perf_counter() - t0) / 60:.1f} min)", flush=True)
+                print(
+                    f"seed {seed} {strategy}: accuracy after {', '.join(str(x) for x in xs)} pre-training samples: "
+                    f"{', '.join(f'{100 * a:.1f}%' for a in [zero[seed]] + run['curve'])}  "
+                    f"({(time.perf_counter() - t0) / 60:.1f} min)",
+                    flush=True,
+                )
                 if seed == 0 and strategy in MOVING:
-                    plot_weights([{k: r[k] for k in MIXTURE} for r in run["weights"]], args.out / f"{name}_weights_{strategy}.png",
-                                 steps=[r["step"] for r in run["weights"]], title=f"{strategy}: mixture weights (seed 0)")
+                    plot_weights(
+                        [{k: r[k] for k in MIXTURE} for r in run["weights"]],
+                        args.out / f"{name}_weights_{strategy}.png",
+                        steps=[r["step"] for r in run["weights"]],
+                        title=f"{strategy}: mixture weights (seed 0)",
+                    )
             # Written after every seed, so an interrupted run still leaves its figures.
             rate = samples / (time.perf_counter() - t0)
             complete = {s: r for s, r in runs.items() if len(r) == seed + 1}
@@ -365,16 +421,24 @@ def main() -> None:
             order = [s for s in STRATEGIES if s in complete]
             result = summarise(complete, zero, xs, order)
             result["plots"] = [f"{name}_weights_{s}.png" for s in order if s in MOVING]
-            payload = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                       "mixture": MIXTURE, "finetune_train": FINETUNE_TRAIN, "strategy_params": STRATEGIES,
-                       "samples_per_s": rate, "minutes": (time.perf_counter() - t0) / 60, "result": result,
-                       "runs": {**runs, **(kept if seed + 1 == args.seeds else {})},
-                       "zero_pretraining_accuracy": zero}
+            payload = {
+                "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                "mixture": MIXTURE,
+                "finetune_train": FINETUNE_TRAIN,
+                "strategy_params": STRATEGIES,
+                "samples_per_s": rate,
+                "minutes": (time.perf_counter() - t0) / 60,
+                "result": result,
+                "runs": {**runs, **(kept if seed + 1 == args.seeds else {})},
+                "zero_pretraining_accuracy": zero,
+            }
             md = markdown(result, args, rate)
             if kept and seed + 1 == args.seeds:
                 payload["merged_from"] = kept_from
-                md += (f"\nRuns of {', '.join(f'`{s}`' for s in kept)} are kept from an earlier invocation with the "
-                       f"same settings, `{kept_from}` (`--merge`).\n")
+                md += (
+                    f"\nRuns of {', '.join(f'`{s}`' for s in kept)} are kept from an earlier invocation with the "
+                    f"same settings, `{kept_from}` (`--merge`).\n"
+                )
             write_results(args.out, name, payload, md)
     finally:
         if args.work_dir is None:

@@ -27,15 +27,15 @@ import os
 import sys
 import textwrap
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from common import write_results  # noqa: E402
+
+from jarvl.data.registry import DatasetSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 KEY = "attn/image_resampler"
@@ -44,7 +44,7 @@ KEY = "attn/image_resampler"
 def resolve_run(path: Path, which: str = "last") -> Path:
     """The checkpoint folder of ``path``: a run dir (its ``which`` checkpoint: last or best), a
     checkpoint folder, or a demo folder holding ``jar/``."""
-    from jarvl.train.checkpoint import checkpoint_path
+    from jarvl.checkpoint_layout import checkpoint_path
 
     try:
         return checkpoint_path(path, which)
@@ -72,9 +72,9 @@ def scene_spec(ckpt: Path, split: str, n: int, image_size: int) -> str:
     options = {"image_size": str(image_size)}
     for spec in specs:
         if spec.startswith("synthetic:vqa"):
-            options = {k: v for k, v in parse_qsl(spec.partition("?")[2], keep_blank_values=True) if k not in ("n", "seed")}
+            options = DatasetSpec.parse(spec).without_options("n", "seed").options
             break
-    return f"synthetic:vqa:{split}?" + urlencode({"n": n, **options}, safe=",")
+    return str(DatasetSpec("synthetic", "vqa", split, {"n": str(n), **options}))
 
 
 def attention(predictor, samples: list, key: str = KEY) -> tuple[list[str], np.ndarray]:
@@ -172,8 +172,12 @@ def plot_grid(samples: list, answers: list[str], maps: np.ndarray, entropy: list
 def main(argv: list[str] | None = None) -> int:
     """Draw the maps of ``--checkpoint`` and write the PNG and its summary; returns the exit status."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, default=Path("runs/demo/jar"),
-                    help="run dir, checkpoint folder, or `jarvl demo` folder (default runs/demo/jar)")
+    ap.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=Path("runs/demo/jar"),
+        help="run dir, checkpoint folder, or `jarvl demo` folder (default runs/demo/jar)",
+    )
     ap.add_argument("--which", choices=["last", "best"], default="last",
                     help="a run dir's last checkpoint (what training ended with) or the one validation picked (default last)")  # fmt: skip
     ap.add_argument("--images", type=int, default=4, help="test images, one row each (default 4)")

@@ -24,8 +24,12 @@ def machine() -> dict:
     except OSError:
         pass
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "python": platform.python_version(), "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
@@ -50,7 +54,8 @@ def header(meta: dict) -> str:
     return (
         f"Command: `{meta.get('command', '?')}`{again}  \n"
         f"Machine: {m.get('cpu')}, {m.get('cores')} cores, torch {m.get('torch')} ({m.get('threads')} threads)"
-        + (f", GPU {m['cuda']}" if m.get("cuda") else "") + f"  \nDate: {meta.get('date', '?')}\n\n"
+        + (f", GPU {m['cuda']}" if m.get("cuda") else "")
+        + f"  \nDate: {meta.get('date', '?')}\n\n"
     )
 
 
@@ -59,8 +64,12 @@ def restore_provenance(out_dir: Path, name: str, saved: dict) -> None:
     and date are put back to the measurement's, and the re-rendering command is kept as ``rendered_by``."""
     path = out_dir / f"{name}.json"
     new = json.loads(path.read_text())
-    meta = {"command": saved.get("command", "?"), "machine": saved.get("machine"), "date": saved.get("date", "?"),
-            "rendered_by": new["command"]}
+    meta = {
+        "command": saved.get("command", "?"),
+        "machine": saved.get("machine"),
+        "date": saved.get("date", "?"),
+        "rendered_by": new["command"],
+    }
     path.write_text(json.dumps({**new, **meta}, indent=1))
     page = out_dir / f"{name}.md"
     body = page.read_text().split("\n\n", 1)[1]  # everything after the header block

@@ -299,8 +299,11 @@ def analysis(grid: Grid, recs: dict[str, dict], ablation: list[tuple[dict, dict]
         f"geometric). Our image encoder alone costs {img:.1f} GF per sample ({img / 2:.1f} G multiply-adds) at "
         f"{c['image_size']}px, {img / PAPER_GF['jar']:.2f}x the paper's whole JAR figure. The paper's smallest figure "
         f"({p_min} GF, N=16) is {p_min / img:.2f}x our image encoder at 2xMAC and {p_min / (img / 2):.2f}x it in MACs"
-        + (": if the paper's ViT is the same size, its count is in multiply-adds, or leaves part of the image encoder out.\n"
-           if p_min < img else ".\n")
+        + (
+            ": if the paper's ViT is the same size, its count is in multiply-adds, or leaves part of the image encoder out.\n"
+            if p_min < img
+            else ".\n"
+        )
     )
     if n_min is not None:
         out.append(f"- Our own smallest JAR (N={grid.ablation['num_tokens'][0]}) costs {n_min:.1f} GF; "
@@ -329,9 +332,12 @@ def analysis(grid: Grid, recs: dict[str, dict], ablation: list[tuple[dict, dict]
         "of concat's total). The paper does not state its concat baseline's depth. Keeping our encoders and decoder, "
         f"the paper's {PAPER_GF['concat']} GF would be met by a concat of about {depth_mac:.0f} layers if the paper counts "
         f"multiply-adds, or {depth_2mac:.1f} layers at 2xMAC. "
-        + (f"Our JAR/concat ratio is lower than the paper's ({rg:.2f} vs {prg:.2f}); a concat baseline shallower than our "
-           f"{fcfg.layers} layers would explain it.\n" if rg < prg and depth_mac < fcfg.layers else
-           f"Our JAR/concat ratio is {rg:.2f} against the paper's {prg:.2f}.\n")
+        + (
+            f"Our JAR/concat ratio is lower than the paper's ({rg:.2f} vs {prg:.2f}); a concat baseline shallower than our "
+            f"{fcfg.layers} layers would explain it.\n"
+            if rg < prg and depth_mac < fcfg.layers
+            else f"Our JAR/concat ratio is {rg:.2f} against the paper's {prg:.2f}.\n"
+        )
     )
     out.append(
         f"- The decoder cross-attends to the fused tokens, so it is part of the fusion's bill: concat hands it "
@@ -362,12 +368,16 @@ def analysis(grid: Grid, recs: dict[str, dict], ablation: list[tuple[dict, dict]
     p_it = [PAPER_ABLATION_GF.get(("iterations", v)) for v in (it[0], it[-1])]
     it_paper = p_it[1] / p_it[0] if all(p_it) else float("nan")
     out.append(
-        f"- Iterations: we keep the fusion's layers at {fcfg.layers} in all (PAPER.md reads \"32 layers\" as iterations x "
+        f'- Iterations: we keep the fusion\'s layers at {fcfg.layers} in all (PAPER.md reads "32 layers" as iterations x '
         "layers per iteration), so more iterations only add gated cross-attention blocks between the N tokens and "
         f"shrink the layers per iteration: ours moves x{it_ours:.2f} from {it[0]} to {it[-1]} iterations, the paper's "
         f"{fmt(None if math.isnan(it_paper) else it_paper, 2)}x. "
-        + ("The paper's iterations thus seem to add more compute than ours (e.g. a fixed number of layers per "
-           "iteration, or a re-read of the inputs).\n" if it_paper > it_ours + 0.05 else "As in the paper.\n")
+        + (
+            "The paper's iterations thus seem to add more compute than ours (e.g. a fixed number of layers per "
+            "iteration, or a re-read of the inputs).\n"
+            if it_paper > it_ours + 0.05
+            else "As in the paper.\n"
+        )
     )
     nt = grid.ablation["num_tokens"]
     got_n = {lab["value"]: r["gflops"] for lab, r in ablation if lab["knob"] == "num_tokens"}
@@ -430,8 +440,12 @@ def analysis(grid: Grid, recs: dict[str, dict], ablation: list[tuple[dict, dict]
         f"({c['params'] / 1e6:.0f}M parameters), {fixed_j:.0f} MB for JAR ({j['params'] / 1e6:.0f}M; JAR has "
         f"{'more' if j['params'] > c['params'] else 'fewer'} parameters than concat). With them, our batch-{c['batch']} step "
         f"would be {whole:.2f}x concat's; as the batch grows that ratio tends to the activation ratio {ra:.2f}x. "
-        + (f"The paper's {prm:.2f}x is below {whole:.2f}x, so its memory is presumably activation-dominated (a large "
-           "batch), and our activation ratio is the figure to compare it with.\n" if prm < whole else "\n")
+        + (
+            f"The paper's {prm:.2f}x is below {whole:.2f}x, so its memory is presumably activation-dominated (a large "
+            "batch), and our activation ratio is the figure to compare it with.\n"
+            if prm < whole
+            else "\n"
+        )
         + f"- Our step peak ({j['step_peak_mb']:.0f} vs {c['step_peak_mb']:.0f} MB, {j['step_peak_mb'] / c['step_peak_mb']:.2f}x) "
         f"includes the gradients backward allocates, 4 bytes a parameter ({c['params'] * 4 / 2**20:.0f} MB for concat, "
         f"{j['params'] * 4 / 2**20:.0f} MB for JAR), so at batch {c['batch']} it follows the parameter count more than "
@@ -444,8 +458,12 @@ def analysis(grid: Grid, recs: dict[str, dict], ablation: list[tuple[dict, dict]
         out.append(
             f"- Forward throughput ranges from {speed[lo_f]:.0f} GFLOP/s ({lo_f}) to {speed[hi_f]:.0f} GFLOP/s ({hi_f}), "
             f"x{speed[hi_f] / speed[lo_f]:.1f} apart"
-            + (": on this shared 2-core machine, with the median of only a few runs, latencies are too noisy to rank "
-               "fusions; use the GFLOPs.\n" if speed[hi_f] / speed[lo_f] > 1.5 else ".\n")
+            + (
+                ": on this shared 2-core machine, with the median of only a few runs, latencies are too noisy to rank "
+                "fusions; use the GFLOPs.\n"
+                if speed[hi_f] / speed[lo_f] > 1.5
+                else ".\n"
+            )
         )
     return "".join(out)
 
@@ -505,19 +523,28 @@ def write(out_dir: Path, grid: Grid, reqs: list[Request], records: list[dict], c
         f"\n## 3. Growth with image size: {size_list}\n\n",
         f"Batch {' / '.join(str(b) for b in size_batches)} for activation memory"
         f"{' (the larger sizes at the smaller batch; compare memory ratios within a size)' if len(size_batches) > 1 else ''}.\n\n",
-        "GFLOPs per sample:\n\n", table_sizes(by, sizes, "gflops", 2) + "\n\n",
-        "Activation MB:\n\n", table_sizes(by, sizes, "activation_mb", 1) + "\n\n",
-        "## Analysis\n\n", analysis(grid, recs, ablation, by, sizes),
+        "GFLOPs per sample:\n\n",
+        table_sizes(by, sizes, "gflops", 2) + "\n\n",
+        "Activation MB:\n\n",
+        table_sizes(by, sizes, "activation_mb", 1) + "\n\n",
+        "## Analysis\n\n",
+        analysis(grid, recs, ablation, by, sizes),
     ]
     (out_dir / "flops.md").write_text("".join(md))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny preset, a tiny grid, 2 reused worker processes (well under a minute), for tests")
-    parser.add_argument("--out", default="benchmarks/results", help="output folder for flops.json and flops.md (default benchmarks/results)")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny preset, a tiny grid, 2 reused worker processes (well under a minute), for tests"
+    )
+    parser.add_argument(
+        "--out", default="benchmarks/results", help="output folder for flops.json and flops.md (default benchmarks/results)"
+    )
     parser.add_argument("--size-batch", type=int, help="batch for the larger image sizes of table 3 (default: the table 1 batch, 2)")
-    parser.add_argument("--jobs", type=int, help="records profiled at once (default 1; --quick: 2). Above 1, latency and step peak are skewed")
+    parser.add_argument(
+        "--jobs", type=int, help="records profiled at once (default 1; --quick: 2). Above 1, latency and step peak are skewed"
+    )
     parser.add_argument("--from-json", metavar="PATH", help="re-write flops.md (and flops.json) from a saved flops.json, without profiling")
     args = parser.parse_args(argv)
     out_dir = Path(args.out)

@@ -43,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT.parent / "src"))  # the checkout's jarvl, installed or not
 
 import torch  # noqa: E402
-
 from common import write_results  # noqa: E402
 
 FUSIONS = ["concat", "cross_attention", "perceiver", "cotokenization", "jar"]
@@ -95,8 +94,9 @@ class StepTimer:
         return [(b - a) * 1e3 for a, b in zip(self.marks, self.marks[1:])]
 
 
-def train(model, inputs, steps: int, warmup: int, amp: torch.dtype | None, device: torch.device, deadline: float,
-          compile_model: bool = False) -> dict:
+def train(
+    model, inputs, steps: int, warmup: int, amp: torch.dtype | None, device: torch.device, deadline: float, compile_model: bool = False
+) -> dict:
     """AdamW training steps on fixed ``inputs``: ``warmup`` untimed, then up to ``steps`` timed (fewer past ``deadline``).
 
     ``compile_model``: the forward goes through ``torch.compile`` (compiled in the first warm-up step, whose time is ``first_step_s``).
@@ -140,7 +140,6 @@ def train(model, inputs, steps: int, warmup: int, amp: torch.dtype | None, devic
         "step_ms_mean": statistics.mean(times), "step_ms_min": min(times), "final_loss": float(loss),
         "first_step_s": round(compile_s, 1), "compiled": compile_model,
     }  # fmt: skip
-    del opt
     return out
 
 
@@ -191,8 +190,7 @@ def measure(fusion: str, batch: int, args, device: torch.device, amp, deadline: 
            "dtype": "bf16" if amp is torch.bfloat16 else "fp32", "status": "ok"}  # fmt: skip
     share = deadline - t0
     inputs = random_inputs(cfg, batch, text_len, target_len, device)
-    rec.update(train(model, inputs, args.steps, max(1, args.warmup), amp, device, deadline=t0 + 0.8 * share,
-                     compile_model=args.compile))
+    rec.update(train(model, inputs, args.steps, max(1, args.warmup), amp, device, deadline=t0 + 0.8 * share, compile_model=args.compile))
     del inputs
     if device.type == "cuda":
         rec["train_peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -253,8 +251,13 @@ def markdown(payload: dict) -> str:
         f"`{s['preset']}` preset, {s['image_size']}px images ({s['image_tokens']} image tokens), prompts of {s['text_len']} "
         f"tokens, targets of {s['target_len']}; random inputs made on the device (no data pipeline), AdamW, "
         f"{'bf16 autocast' if s['dtype'] == 'bf16' else 'fp32'}, "
-        + ("training forward through `torch.compile` (default mode; `generate` eager; the compile is in the first warm-up step, "
-           "its time in the json as `first_step_s`)" if s.get("compile") else "eager") + f", no gradient clipping; {s['warmup']} warm-up steps, "
+        + (
+            "training forward through `torch.compile` (default mode; `generate` eager; the compile is in the first warm-up step, "
+            "its time in the json as `first_step_s`)"
+            if s.get("compile")
+            else "eager"
+        )
+        + f", no gradient clipping; {s['warmup']} warm-up steps, "
         f"then up to {s['steps']} timed. torch {payload['torch']}. `peak GB`: `torch.cuda.max_memory_allocated` over "
         "training (weights, gradients, AdamW state, activations). `generate`: greedy with KV cache, "
         f"{next((r['generate']['1']['new_tokens'] for r in recs if '1' in r['generate']), '-')} new tokens (EOS off), median of up to {s['gen_repeats']} calls.\n\n",
@@ -315,8 +318,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="bf16 autocast or fp32 (default bf16 on CUDA, fp32 on CPU)")
     ap.add_argument("--budget-s", type=float, default=220.0, help="wall-time cap of the whole run, seconds (default 220)")
     ap.add_argument("--no-retry-oom", action="store_true", help="on out-of-memory, do not retry the fusion at half the batch")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. vision.image_size=384 (repeatable)")
-    ap.add_argument("--flops-json", type=Path, default=ROOT / "results" / "flops.json", help="forward GFLOPs per sample to read (default benchmarks/results/flops.json)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. vision.image_size=384 (repeatable)"
+    )
+    ap.add_argument(
+        "--flops-json",
+        type=Path,
+        default=ROOT / "results" / "flops.json",
+        help="forward GFLOPs per sample to read (default benchmarks/results/flops.json)",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default benchmarks/results)")
     ap.add_argument("--compile", action="store_true", help="train through torch.compile (the forward; generate() stays eager)")
     ap.add_argument("--name", default=None, help="results file stem (default gpu_fusions, or gpu_fusions_compiled with --compile)")

@@ -21,8 +21,9 @@ def _pct(v: float | None) -> float:
     return float("nan") if v is None else 100 * v
 
 
-def accuracy_vs_gflops(panels: dict[str, dict[str, dict]], path: Path, *, baselines: dict[str, float] | None = None,
-                       title: str = "") -> Path:
+def accuracy_vs_gflops(
+    panels: dict[str, dict[str, dict]], path: Path, *, baselines: dict[str, float] | None = None, title: str = ""
+) -> Path:
     """The paper's Figure 1: held-out accuracy (mean +- std over seeds) against GFLOPs per sample.
 
     ``panels``: task -> arm -> ``{"gflops", "mean", "std"}``; one panel per task, one point per
@@ -83,8 +84,15 @@ def ablation_bars(groups: dict[str, list[dict]], path: Path, *, baseline: float 
     for ax, (knob, bars) in zip(flat, groups.items()):
         xs = range(len(bars))
         ys = [_pct(b["mean"]) for b in bars]
-        ax.bar(xs, ys, yerr=[_pct(b["std"]) for b in bars], capsize=4, color=[f"C{i}" for i in xs],
-               edgecolor=["black" if b.get("default") else "none" for b in bars], linewidth=1.5)
+        ax.bar(
+            xs,
+            ys,
+            yerr=[_pct(b["std"]) for b in bars],
+            capsize=4,
+            color=[f"C{i}" for i in xs],
+            edgecolor=["black" if b.get("default") else "none" for b in bars],
+            linewidth=1.5,
+        )
         for x, y, b in zip(xs, ys, bars):
             if b.get("gflops") is not None:
                 ax.annotate(f"{b['gflops']:.3f} GF", (x, y), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
@@ -97,7 +105,7 @@ def ablation_bars(groups: dict[str, list[dict]], path: Path, *, baseline: float 
         finite = [y for y in ys if y == y] + ([_pct(baseline)] if baseline is not None else [])
         if finite:
             ax.set_ylim(max(0.0, min(finite) - 10), min(100.0, max(finite) + 8))
-    for ax in flat[len(groups):]:
+    for ax in flat[len(groups) :]:
         ax.axis("off")
     return _save(plt, fig, path, title)
 

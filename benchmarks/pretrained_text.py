@@ -21,6 +21,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
+
 from jarvl.train.config import build_experiment  # noqa: E402
 from jarvl.train.trainer import Trainer  # noqa: E402
 
@@ -46,20 +47,41 @@ def arms() -> dict[str, list[str]]:
 def run(arm: list[str], seed: int, steps: int, batch: int, evals: int) -> dict:
     """Train one arm with one seed; return the held-out exact match overall and per family, and the speed."""
     tmp = Path(tempfile.mkdtemp())
-    cfg = build_experiment({}, arm + [
-        "model.fusion.gate_init=1.0", "optim.lr=0.0003", "optim.warmup_steps=50", f"run.max_steps={steps}",
-        f"data.batch_size={batch}", f"data.train=synthetic:vqa:train?n=300000&{DEMO}", f"data.val=synthetic:vqa:val?n={evals}&{DEMO}",
-        f"run.eval_samples={evals}", "run.eval_every=0", "run.checkpoint_every=0", "run.progress=false", f"run.seed={seed}",
-        "data.num_workers=1", f"run.log_every={max(1, steps // 10)}",
-    ])
+    cfg = build_experiment(
+        {},
+        arm
+        + [
+            "model.fusion.gate_init=1.0",
+            "optim.lr=0.0003",
+            "optim.warmup_steps=50",
+            f"run.max_steps={steps}",
+            f"data.batch_size={batch}",
+            f"data.train=synthetic:vqa:train?n=300000&{DEMO}",
+            f"data.val=synthetic:vqa:val?n={evals}&{DEMO}",
+            f"run.eval_samples={evals}",
+            "run.eval_every=0",
+            "run.checkpoint_every=0",
+            "run.progress=false",
+            f"run.seed={seed}",
+            "data.num_workers=1",
+            f"run.log_every={max(1, steps // 10)}",
+        ],
+    )
     try:
         trainer = Trainer(cfg, tmp)
         params = sum(p.numel() for p in trainer.model.parameters())
         trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
         summary = trainer.fit()
         final = summary["final"]
-        return {"seed": seed, "accuracy": final["accuracy"], "per_family": final["per_family"], "samples": summary["samples"],
-                "samples_per_s": summary["samples"] / max(1e-9, summary["elapsed_s"]), "params": params, "trainable": trainable}
+        return {
+            "seed": seed,
+            "accuracy": final["accuracy"],
+            "per_family": final["per_family"],
+            "samples": summary["samples"],
+            "samples_per_s": summary["samples"] / max(1e-9, summary["elapsed_s"]),
+            "params": params,
+            "trainable": trainable,
+        }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -79,8 +101,11 @@ def markdown(results: dict[str, list[dict]], steps: int, batch: int, evals: int)
     for name, rows in results.items():
         fam = [mean_std([r["per_family"].get(f, 0.0) for r in rows]) for f in FAMILIES]
         speed = statistics.mean(r["samples_per_s"] for r in rows)
-        lines.append(f"| {name} | {mean_std([r['accuracy'] for r in rows])} | " + " | ".join(fam)
-                     + f" | {rows[0]['params'] / 1e6:.1f}M ({rows[0]['trainable'] / 1e6:.1f}M) | {speed:.0f} |")
+        lines.append(
+            f"| {name} | {mean_std([r['accuracy'] for r in rows])} | "
+            + " | ".join(fam)
+            + f" | {rows[0]['params'] / 1e6:.1f}M ({rows[0]['trainable'] / 1e6:.1f}M) | {speed:.0f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -27,8 +27,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from common import write_results  # noqa: E402
+
 from jarvl.data.registry import open_dataset  # noqa: E402
 from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES  # noqa: E402
 from jarvl.inference import Predictor  # noqa: E402
@@ -129,12 +129,14 @@ def main() -> None:
         got = {r["stage"]: r for r in rows if r["target"] == target}
         cells = " | ".join(f"{100 * got[s]['accuracy']:.1f}" for s in STAGES)
         table.append(f"| {target} | {100 * got[STAGES[0]]['chance']:.1f} | {cells} |")
-    md = (f"# Linear probes: {name}\n\nCheckpoint `{a.checkpoint}`, data `{a.data}`: fitted on {a.fit}, scored on "
-          f"{a.held_out} held-out records; mean over tokens at each stage. An answer near chance while the "
-          "question's words and the scene's attributes read well means the comparison is not computed.\n\n"
-          + "\n".join(table) + "\n")
-    write_results(a.out, f"probes_{name}", {"checkpoint": str(a.checkpoint), "data": a.data, "fit": a.fit,
-                                            "held_out": a.held_out, "rows": rows}, md)
+    md = (
+        f"# Linear probes: {name}\n\nCheckpoint `{a.checkpoint}`, data `{a.data}`: fitted on {a.fit}, scored on "
+        f"{a.held_out} held-out records; mean over tokens at each stage. An answer near chance while the "
+        "question's words and the scene's attributes read well means the comparison is not computed.\n\n" + "\n".join(table) + "\n"
+    )
+    write_results(
+        a.out, f"probes_{name}", {"checkpoint": str(a.checkpoint), "data": a.data, "fit": a.fit, "held_out": a.held_out, "rows": rows}, md
+    )
     print(md)
 
 

@@ -41,19 +41,20 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from jarvl.config import apply_overrides
-from jarvl.data.registry import open_dataset, parse_spec
-from jarvl.evaluation.generation import text_only_baseline
+from jarvl.data.concat import record_text
+from jarvl.data.registry import DatasetSpec, open_dataset
+from jarvl.evaluation.predict import text_only_baseline
 from jarvl.profiling import profile_model
 from jarvl.train.config import ExperimentConfig
 from jarvl.train.logger import read_metrics
-from jarvl.train.setup import record_text
 from jarvl.train.trainer import Trainer
 
 # Task name -> synthetic data spec without split (``synthetic:TASK``); the registry's tasks.
@@ -103,32 +104,32 @@ class Protocol:
     latency_repeats: int = 5
     overrides: list[str] = field(default_factory=list)  # extra dotted overrides of the recipe (--set)
 
-    def query(self) -> str:
-        """The spec options of the difficulty: ``min_objects=..&max_objects=..[&families=..]``."""
-        q = f"min_objects={self.min_objects}&max_objects={self.max_objects}"
-        return q if self.families == "all" else q + f"&families={self.families}"
+    def scene_options(self) -> dict[str, str]:
+        """The spec options of the difficulty: ``min_objects``, ``max_objects`` [, ``families``]."""
+        q = {"min_objects": str(self.min_objects), "max_objects": str(self.max_objects)}
+        return q if self.families == "all" else {**q, "families": self.families}
 
 
 def recipe() -> ExperimentConfig:
     """The demo recipe, ``jarvl/configs/demo.yaml``, as the experiment every arm starts from."""
-    from jarvl.demo import recipe as demo_recipe
+    from jarvl.train.config import shipped_recipe
 
-    return demo_recipe([])
+    return shipped_recipe("demo")
 
 
 def task_specs(task: str, proto: Protocol, train_n: int) -> dict[str, str]:
     """Data spec per split (train, val, test, comp) of ``task`` at the protocol's difficulty."""
-    q = proto.query()
-    return {
-        "train": f"{TASKS[task]}:train?n={train_n}&{q}",
-        "val": f"{TASKS[task]}:val?n={proto.val_samples}&{q}",
-        **{split: f"{TASKS[task]}:{split}?n={proto.eval_samples}&{q}" for split in SPLITS},
-    }
+    data = DatasetSpec.parse(TASKS[task])  # synthetic:TASK, no split
+
+    def spec(split: str, n: int) -> str:
+        return str(data.replace(split=split).with_options({"n": n, **proto.scene_options()}))
+
+    return {"train": spec("train", train_n), "val": spec("val", proto.val_samples), **{s: spec(s, proto.eval_samples) for s in SPLITS}}
 
 
 def train_size(base: ExperimentConfig, proto: Protocol) -> int:
     """The recipe's training-set size (its first spec's ``n``), at least the budget: runs draw from it without repeats."""
-    n = int(parse_spec(base.data.train[0])[3].get("n", 100_000)) if base.data.train else 100_000
+    n = int(DatasetSpec.parse(base.data.train[0]).options.get("n", 100_000)) if base.data.train else 100_000
     return max(n, proto.budget_samples)
 
 
@@ -143,14 +144,26 @@ def experiment(arm: Arm, task: str, seed: int, proto: Protocol) -> tuple[Experim
     specs = task_specs(task, proto, train_size(base, proto))
     steps = steps_of(proto, base.data.batch_size)
     every = max(1, steps // (proto.curve_points + 1)) if proto.curve_points else 0
-    cfg = apply_overrides(base, {
-        "model.fusion.name": arm.fusion, **{f"model.fusion.{k}": v for k, v in arm.knobs.items()},
-        "data.train": [specs["train"]], "data.val": [specs["val"]],
-        "run.max_steps": steps, "run.max_minutes": proto.minutes_per_run, "run.eval_every": every,
-        "run.eval_every_minutes": 0.0, "run.eval_samples": proto.val_samples, "run.checkpoint_every": 0,
-        "run.log_every": max(1, min(25, steps // 10)), "run.seed": seed, "run.threads": proto.threads,
-        "run.progress": False, "optim.warmup_steps": min(base.optim.warmup_steps, max(1, steps // 10)),
-    })
+    cfg = apply_overrides(
+        base,
+        {
+            "model.fusion.name": arm.fusion,
+            **{f"model.fusion.{k}": v for k, v in arm.knobs.items()},
+            "data.train": [specs["train"]],
+            "data.val": [specs["val"]],
+            "run.max_steps": steps,
+            "run.max_minutes": proto.minutes_per_run,
+            "run.eval_every": every,
+            "run.eval_every_minutes": 0.0,
+            "run.eval_samples": proto.val_samples,
+            "run.checkpoint_every": 0,
+            "run.log_every": max(1, min(25, steps // 10)),
+            "run.seed": seed,
+            "run.threads": proto.threads,
+            "run.progress": False,
+            "optim.warmup_steps": min(base.optim.warmup_steps, max(1, steps // 10)),
+        },
+    )
     cfg.model.validate()
     return cfg, specs
 
@@ -208,8 +221,10 @@ def train_and_score(arm: Arm, task: str, seed: int, proto: Protocol, run_dir: Pa
     summary = trainer.fit()
     train_s = max(1e-9, trainer.state["elapsed"] - sum(e["eval_s"] for e in trainer.eval_log[:-1]))
     timed = {e["step"]: e["train_s"] for e in trainer.eval_log}
-    curve = [{"step": r["step"], "samples": r["samples"], "train_s": timed.get(r["step"], r["elapsed_s"]), "accuracy": r["accuracy"]}
-             for r in read_metrics(run_dir, "eval")]
+    curve = [
+        {"step": r["step"], "samples": r["samples"], "train_s": timed.get(r["step"], r["elapsed_s"]), "accuracy": r["accuracy"]}
+        for r in read_metrics(run_dir, "eval")
+    ]
     scores, records = {}, {}
     for split in SPLITS:
         data = open_dataset(specs[split])
@@ -219,11 +234,21 @@ def train_and_score(arm: Arm, task: str, seed: int, proto: Protocol, run_dir: Pa
     test = open_dataset(specs["test"])
     latency = {f"b{b}": generate_latency_ms(trainer, test, b, proto.latency_repeats) for b in (1, 32)}
     run = {
-        "arm": arm.label, "fusion": arm.fusion, "knobs": arm.knobs, "task": task, "seed": seed,
-        "steps": summary["steps"], "samples": summary["samples"], "train_s": train_s,
+        "arm": arm.label,
+        "fusion": arm.fusion,
+        "knobs": arm.knobs,
+        "task": task,
+        "seed": seed,
+        "steps": summary["steps"],
+        "samples": summary["samples"],
+        "train_s": train_s,
         "samples_per_s": steady_rate(read_metrics(run_dir, "train"), trainer.eval_log) or summary["samples"] / train_s,
-        "samples_per_s_overall": summary["samples"] / train_s, "capped": summary["samples"] < proto.budget_samples,
-        **scores, "curve": curve, "latency_ms": latency, "wall_s": time.perf_counter() - start,
+        "samples_per_s_overall": summary["samples"] / train_s,
+        "capped": summary["samples"] < proto.budget_samples,
+        **scores,
+        "curve": curve,
+        "latency_ms": latency,
+        "wall_s": time.perf_counter() - start,
     }
     return run, trainer, records
 
@@ -248,13 +273,32 @@ def measure_cost(trainer: Trainer, arm: Arm, task: str) -> dict:
     val = trainer.val_data
     batch = trainer.collate([val[i] for i in range(min(cfg.data.batch_size, len(val)))])
     model_cfg = copy.deepcopy(cfg.model)
-    rec = profile_model(model_cfg, batch=cfg.data.batch_size, text_len=batch.text_ids.shape[1],
-                        target_len=batch.targets.shape[1], timing=False).as_dict()
+    rec = profile_model(
+        model_cfg, batch=cfg.data.batch_size, text_len=batch.text_ids.shape[1], target_len=batch.targets.shape[1], timing=False
+    ).as_dict()
     f = model_cfg.fusion
-    keep = ("gflops", "gflops_image", "gflops_text", "gflops_fusion", "gflops_decoder", "params", "params_fusion",
-            "activation_mb", "step_peak_mb", "text_len", "target_len", "batch", "fused_tokens")
-    return {"arm": arm.label, "task": task, **{k: rec[k] for k in keep},
-            "fusion_config": asdict(f), "fusion_layers": f.iterations * f.layers_per_iteration if f.name == "jar" else f.layers}
+    keep = (
+        "gflops",
+        "gflops_image",
+        "gflops_text",
+        "gflops_fusion",
+        "gflops_decoder",
+        "params",
+        "params_fusion",
+        "activation_mb",
+        "step_peak_mb",
+        "text_len",
+        "target_len",
+        "batch",
+        "fused_tokens",
+    )
+    return {
+        "arm": arm.label,
+        "task": task,
+        **{k: rec[k] for k in keep},
+        "fusion_config": asdict(f),
+        "fusion_layers": f.iterations * f.layers_per_iteration if f.name == "jar" else f.layers,
+    }
 
 
 def text_only(trainer: Trainer, records: dict[str, list[dict]], budget: int) -> dict:
@@ -273,9 +317,16 @@ def mean_std(values: list[float]) -> dict:
     return {"mean": statistics.fmean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0, "n": len(vals), "values": vals}
 
 
-def run_grid(arms: list[Arm], tasks: list[str], proto: Protocol, *, work_dir: Path | None = None,
-             log: Callable[[str], None] = print, after_run: Callable[[dict], None] | None = None,
-             results: dict | None = None) -> dict:
+def run_grid(
+    arms: list[Arm],
+    tasks: list[str],
+    proto: Protocol,
+    *,
+    work_dir: Path | None = None,
+    log: Callable[[str], None] = print,
+    after_run: Callable[[dict], None] | None = None,
+    results: dict | None = None,
+) -> dict:
     """Train every (seed, task, arm), seeds outermost so an interrupted grid has every arm's first seeds.
 
     ``results`` (``{"runs", "costs", "text_only"}``) is extended in place and returned; costs and
@@ -305,9 +356,11 @@ def run_grid(arms: list[Arm], tasks: list[str], proto: Protocol, *, work_dir: Pa
                         shutil.rmtree(run_dir, ignore_errors=True)
                     done += 1
                     left = (time.perf_counter() - t0) / done * (total - done) / 60
-                    log(f"[{done}/{total}] seed {seed} {task} {arm.label}: test {100 * run['test']['accuracy']:.1f}% "
+                    log(
+                        f"[{done}/{total}] seed {seed} {task} {arm.label}: test {100 * run['test']['accuracy']:.1f}% "
                         f"comp {100 * run['comp']['accuracy']:.1f}%, {run['samples_per_s']:.0f} samples/s, "
-                        f"{run['wall_s']:.0f} s{' (CAPPED by --minutes-per-run)' if run['capped'] else ''}; ~{left:.0f} min left")
+                        f"{run['wall_s']:.0f} s{' (CAPPED by --minutes-per-run)' if run['capped'] else ''}; ~{left:.0f} min left"
+                    )
                     if after_run:
                         after_run(results)
     finally:
@@ -323,8 +376,11 @@ def replace(rows: list[dict], row: dict, keys: tuple[str, ...]) -> None:
 
 def merge(old: dict, new: dict) -> dict:
     """``new``'s runs and costs over ``old``'s (same arm, task, seed: the new one wins)."""
-    out = {"runs": list(old.get("runs", [])), "costs": list(old.get("costs", [])),
-           "text_only": {**old.get("text_only", {}), **new.get("text_only", {})}}
+    out = {
+        "runs": list(old.get("runs", [])),
+        "costs": list(old.get("costs", [])),
+        "text_only": {**old.get("text_only", {}), **new.get("text_only", {})},
+    }
     for r in new.get("runs", []):
         replace(out["runs"], r, ("arm", "task", "seed"))
     for c in new.get("costs", []):
@@ -346,13 +402,22 @@ def summarise(results: dict) -> dict[str, dict[str, dict]]:
             runs = sorted(s.pop("runs"), key=lambda r: r["seed"])
             cost = next((c for c in results["costs"] if c["arm"] == arm and c["task"] == task), {})
             s.update({k: v for k, v in cost.items() if k not in ("arm", "task")})
-            s.update({
-                "fusion": runs[0]["fusion"], "knobs": runs[0]["knobs"], "seeds": [r["seed"] for r in runs],
-                "test": mean_std([r["test"]["accuracy"] for r in runs]), "comp": mean_std([r["comp"]["accuracy"] for r in runs]),
-                "samples_per_s": mean_std([r["samples_per_s"] for r in runs]), "train_s": mean_std([r["train_s"] for r in runs]),
-                "latency_b1": mean_std([r["latency_ms"]["b1"] for r in runs]), "latency_b32": mean_std([r["latency_ms"]["b32"] for r in runs]),
-                "samples": runs[0]["samples"], "capped": any(r["capped"] for r in runs), "curve": mean_curve(runs),
-            })
+            s.update(
+                {
+                    "fusion": runs[0]["fusion"],
+                    "knobs": runs[0]["knobs"],
+                    "seeds": [r["seed"] for r in runs],
+                    "test": mean_std([r["test"]["accuracy"] for r in runs]),
+                    "comp": mean_std([r["comp"]["accuracy"] for r in runs]),
+                    "samples_per_s": mean_std([r["samples_per_s"] for r in runs]),
+                    "train_s": mean_std([r["train_s"] for r in runs]),
+                    "latency_b1": mean_std([r["latency_ms"]["b1"] for r in runs]),
+                    "latency_b32": mean_std([r["latency_ms"]["b32"] for r in runs]),
+                    "samples": runs[0]["samples"],
+                    "capped": any(r["capped"] for r in runs),
+                    "curve": mean_curve(runs),
+                }
+            )
     return out
 
 
@@ -362,8 +427,14 @@ def mean_curve(runs: list[dict]) -> list[dict]:
     out = []
     for i in range(points):
         acc = mean_std([r["curve"][i]["accuracy"] for r in runs])
-        out.append({"samples": runs[0]["curve"][i]["samples"], "train_s": statistics.fmean(r["curve"][i]["train_s"] for r in runs),
-                    "accuracy": acc["mean"], "std": acc["std"]})
+        out.append(
+            {
+                "samples": runs[0]["curve"][i]["samples"],
+                "train_s": statistics.fmean(r["curve"][i]["train_s"] for r in runs),
+                "accuracy": acc["mean"],
+                "std": acc["std"],
+            }
+        )
     return out
 
 

@@ -17,7 +17,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import write_results  # noqa: E402
-from jarvl.demo import DemoOptions, run_demo  # noqa: E402
+
+from jarvl.cli.demo import DemoOptions, run_demo  # noqa: E402
 
 
 def main() -> None:
@@ -41,11 +42,19 @@ def main() -> None:
         lines.append(f"| {fam} | {100 * run['test']['per_family'][fam]:.1f}% | {100 * base['per_family'].get(fam, 0):.1f}% |")
     lines.append(f"| **overall** | **{100 * run['test']['accuracy']:.1f}%** | {100 * base['accuracy']:.1f}% |")
     curve = ["| minutes | samples | val. accuracy |", "|---:|---:|---:|"] + [
-        f"| {e['elapsed_s'] / 60:.1f} | {e['samples']} | {100 * e['accuracy']:.1f}% |" for e in run["curve"]]
-    md = (f"# The demo recipe with a {minutes:g}-minute budget\n\n{run['samples']} training samples in "
-          f"{run['train_seconds'] / 60:.1f} min ({run['samples_per_s']:.0f} samples/s); target of the issue: >= 90% overall.\n\n"
-          + "\n".join(lines) + "\n\nValidation accuracy during training:\n\n" + "\n".join(curve) + "\n")
-    write_results(args.out, "recipe_budget" + ("_quick" if args.quick else ""), {"results": {k: v for k, v in r.items() if k != "recipe"}}, md)
+        f"| {e['elapsed_s'] / 60:.1f} | {e['samples']} | {100 * e['accuracy']:.1f}% |" for e in run["curve"]
+    ]
+    md = (
+        f"# The demo recipe with a {minutes:g}-minute budget\n\n{run['samples']} training samples in "
+        f"{run['train_seconds'] / 60:.1f} min ({run['samples_per_s']:.0f} samples/s); target of the issue: >= 90% overall.\n\n"
+        + "\n".join(lines)
+        + "\n\nValidation accuracy during training:\n\n"
+        + "\n".join(curve)
+        + "\n"
+    )
+    write_results(
+        args.out, "recipe_budget" + ("_quick" if args.quick else ""), {"results": {k: v for k, v in r.items() if k != "recipe"}}, md
+    )
 
 
 if __name__ == "__main__":

@@ -47,12 +47,37 @@ def launch(name: str, sets: list[str], args: argparse.Namespace, runs: Path) -> 
     """Start one ``jarvl train`` process for a variant; its log goes to RUN_DIR.log."""
     out = runs / name
     cmd = [
-        sys.executable, "-m", "jarvl.cli.main", "train", "--config", str(RECIPE), "--out", str(out),
-        "--train", args.train, "--val", args.val, "--max-minutes", str(args.minutes), "--quiet",
-        "--set", "optim.schedule=constant", "--set", f"run.max_steps={args.max_steps}",
-        "--set", "run.eval_every=0", "--set", f"run.eval_every_minutes={args.eval_every_minutes}",
-        "--set", f"run.eval_samples={args.eval_samples}", "--set", "run.checkpoint_every=0",
-        "--set", f"data.num_workers={args.workers}", "--set", f"run.threads={args.threads}",
+        sys.executable,
+        "-m",
+        "jarvl.cli.main",
+        "train",
+        "--config",
+        str(RECIPE),
+        "--out",
+        str(out),
+        "--train",
+        args.train,
+        "--val",
+        args.val,
+        "--max-minutes",
+        str(args.minutes),
+        "--quiet",
+        "--set",
+        "optim.schedule=constant",
+        "--set",
+        f"run.max_steps={args.max_steps}",
+        "--set",
+        "run.eval_every=0",
+        "--set",
+        f"run.eval_every_minutes={args.eval_every_minutes}",
+        "--set",
+        f"run.eval_samples={args.eval_samples}",
+        "--set",
+        "run.checkpoint_every=0",
+        "--set",
+        f"data.num_workers={args.workers}",
+        "--set",
+        f"run.threads={args.threads}",
     ]
     if args.quick:
         cmd += ["--set", "data.tokenizer_samples=500"]
@@ -136,15 +161,23 @@ def main() -> None:
             continue
         fam = ", ".join(f"{k} {100 * v:.0f}" for k, v in sorted(c[-1]["per_family"].items()))
         best = max(e["accuracy"] for e in c)
-        lines.append(f"| {name} | {' '.join(r['overrides']) or '-'} | {c[-1]['samples']} | "
-                     f"{100 * c[-1]['accuracy']:.1f}% | {100 * best:.1f}% | {fam} |")
+        lines.append(
+            f"| {name} | {' '.join(r['overrides']) or '-'} | {c[-1]['samples']} | "
+            f"{100 * c[-1]['accuracy']:.1f}% | {100 * best:.1f}% | {fam} |"
+        )
     plot(results, args.out / f"recipe_sweep{'_quick' if args.quick else ''}.png")
-    md = (f"# Recipe sweep: {len(results)} variants side by side, {args.minutes:g} min each\n\n"
-          f"Recipe: `{RECIPE.relative_to(ROOT)}` with a constant learning rate after warm-up. "
-          f"Train `{args.train}`, validation `{args.val}` ({args.eval_samples} questions every "
-          f"{args.eval_every_minutes:g} min). Wall time {time.time() - start:.0f} s.\n\n" + "\n".join(lines) + "\n")
-    write_results(args.out, "recipe_sweep" + ("_quick" if args.quick else ""),
-                  {"train": args.train, "val": args.val, "minutes": args.minutes, "variants": results}, md)
+    md = (
+        f"# Recipe sweep: {len(results)} variants side by side, {args.minutes:g} min each\n\n"
+        f"Recipe: `{RECIPE.relative_to(ROOT)}` with a constant learning rate after warm-up. "
+        f"Train `{args.train}`, validation `{args.val}` ({args.eval_samples} questions every "
+        f"{args.eval_every_minutes:g} min). Wall time {time.time() - start:.0f} s.\n\n" + "\n".join(lines) + "\n"
+    )
+    write_results(
+        args.out,
+        "recipe_sweep" + ("_quick" if args.quick else ""),
+        {"train": args.train, "val": args.val, "minutes": args.minutes, "variants": results},
+        md,
+    )
 
 
 if __name__ == "__main__":

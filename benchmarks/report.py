@@ -61,8 +61,11 @@ def meta(data: dict) -> dict:
     m = data.get("meta") if isinstance(data.get("meta"), dict) else data
     mach = m.get("machine") or {}
     if isinstance(mach, dict):
-        parts = [mach.get("cpu") or "unknown CPU", f"{mach.get('cores') or mach.get('cpu_count') or '?'} cores",
-                 f"torch {mach.get('torch', '?')} ({mach.get('threads') or mach.get('torch_threads') or '?'} threads)"]
+        parts = [
+            mach.get("cpu") or "unknown CPU",
+            f"{mach.get('cores') or mach.get('cpu_count') or '?'} cores",
+            f"torch {mach.get('torch', '?')} ({mach.get('threads') or mach.get('torch_threads') or '?'} threads)",
+        ]
         if mach.get("cuda"):
             parts.append(f"GPU {mach['cuda']}")
         machine = ", ".join(parts)
@@ -75,8 +78,11 @@ def flops_records(data: dict) -> tuple[dict[str, dict], list[tuple[dict, dict]]]
     """flops.json's fusion records (fusion -> record) and ablation (label, record) pairs."""
     by_id = {r.get("id", i): r for i, r in enumerate(get(data, "records", default=[]) or [])}
     fusions = {f: by_id[i] for f, i in (get(data, "tables", "fusions", default={}) or {}).items() if i in by_id}
-    ablation = [(lab, by_id[lab["record"]]) for lab in get(data, "tables", "ablation", default=[]) or []
-                if isinstance(lab, dict) and lab.get("record") in by_id]
+    ablation = [
+        (lab, by_id[lab["record"]])
+        for lab in get(data, "tables", "ablation", default=[]) or []
+        if isinstance(lab, dict) and lab.get("record") in by_id
+    ]
     return fusions, ablation
 
 
@@ -95,21 +101,35 @@ def findings(sources: dict[str, dict]) -> list[dict]:
             items = [dict(t, task=task) for task, ts in (data.get("trends") or {}).items() for t in ts]
         for f in items or []:
             if isinstance(f, dict) and "finding" in f:
-                out.append({"source": name, "finding": f["finding"], "task": f.get("task"), "held": f.get("held"),
-                            "detail": f.get("detail", "")})
+                out.append(
+                    {"source": name, "finding": f["finding"], "task": f.get("task"), "held": f.get("held"), "detail": f.get("detail", "")}
+                )
     if "flops" in sources:
         recs, _ = flops_records(sources["flops"])
         c, j = recs.get("concat"), recs.get("jar")
         preset = get(sources["flops"], "meta", "grid", "preset", default="?")
         if c and j and c.get("gflops") and j.get("gflops") is not None:
             g = j["gflops"] / c["gflops"]
-            out.append({"source": "flops", "finding": f"jar GFLOPs per sample <= {PAPER_MAX_GFLOPS_RATIO} x concat's", "task": preset,
-                        "held": g <= PAPER_MAX_GFLOPS_RATIO,
-                        "detail": f"{j['gflops']:.1f} / {c['gflops']:.1f} GFLOPs = {g:.2f}x (paper: 38.9 / 58.4 = 0.67x)"})
+            out.append(
+                {
+                    "source": "flops",
+                    "finding": f"jar GFLOPs per sample <= {PAPER_MAX_GFLOPS_RATIO} x concat's",
+                    "task": preset,
+                    "held": g <= PAPER_MAX_GFLOPS_RATIO,
+                    "detail": f"{j['gflops']:.1f} / {c['gflops']:.1f} GFLOPs = {g:.2f}x (paper: 38.9 / 58.4 = 0.67x)",
+                }
+            )
         if c and j and c.get("activation_mb") and j.get("activation_mb") is not None:
             a, paper = j["activation_mb"] / c["activation_mb"], PAPER_FUSIONS["jar"]["memory_gb"] / PAPER_FUSIONS["concat"]["memory_gb"]
-            out.append({"source": "flops", "finding": f"jar training memory <= {paper:.2f} x concat's (paper: 9 / 15 GB)", "task": preset,
-                        "held": a <= paper, "detail": f"activations {j['activation_mb']:.0f} / {c['activation_mb']:.0f} MB = {a:.2f}x"})
+            out.append(
+                {
+                    "source": "flops",
+                    "finding": f"jar training memory <= {paper:.2f} x concat's (paper: 9 / 15 GB)",
+                    "task": preset,
+                    "held": a <= paper,
+                    "detail": f"activations {j['activation_mb']:.0f} / {c['activation_mb']:.0f} MB = {a:.2f}x",
+                }
+            )
     out += train_speed_findings(get(sources, "train_speed", "rows", default=[]) or [])
     for name in GPU_SOURCES:
         recs = {r["fusion"]: r for r in get(sources, name, "records", default=[]) or [] if r.get("status") == "ok"}
@@ -117,11 +137,16 @@ def findings(sources: dict[str, dict]) -> list[dict]:
         if c and j and c.get("train_samples_per_s"):
             sp = j["train_samples_per_s"] / c["train_samples_per_s"]
             mode = "compiled" if get(sources, name, "settings", "compile") else "eager"
-            out.append({"source": name, "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
-                        "task": f"{get(sources, name, 'settings', 'preset')} on {sources[name].get('device_name', 'GPU')}, {mode}",
-                        "held": sp >= MIN_SPEEDUP,
-                        "detail": f"{j['train_samples_per_s']:.1f} / {c['train_samples_per_s']:.1f} samples/s = {sp:.2f}x "
-                                  f"at batch {j.get('batch')}, bf16"})
+            out.append(
+                {
+                    "source": name,
+                    "finding": f"jar training samples/s >= {MIN_SPEEDUP} x concat's",
+                    "task": f"{get(sources, name, 'settings', 'preset')} on {sources[name].get('device_name', 'GPU')}, {mode}",
+                    "held": sp >= MIN_SPEEDUP,
+                    "detail": f"{j['train_samples_per_s']:.1f} / {c['train_samples_per_s']:.1f} samples/s = {sp:.2f}x "
+                    f"at batch {j.get('batch')}, bf16",
+                }
+            )
     return out
 
 
@@ -139,17 +164,34 @@ def train_speed_findings(rows: list) -> list[dict]:
         detail += f"; the model step alone {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x"
         if c.get("model_samples_per_s_1_thread"):
             detail += f", on one thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x"
-    out = [{"source": "train_speed", "finding": finding, "task": f"{where}, trainer end to end, alone on the machine",
-            "held": sp >= MIN_SPEEDUP, "detail": detail}]
+    out = [
+        {
+            "source": "train_speed",
+            "finding": finding,
+            "task": f"{where}, trainer end to end, alone on the machine",
+            "held": sp >= MIN_SPEEDUP,
+            "detail": detail,
+        }
+    ]
     jc, cc = j.get("trainer_samples_per_s_compiled"), c.get("trainer_samples_per_s_compiled")
     if jc and cc:
         detail = f"{jc:.0f} / {cc:.0f} samples/s = {jc / cc:.2f}x"
-        slower = [f"{n}: {x['trainer_samples_per_s_compiled']:.0f} vs {x['trainer_samples_per_s']:.0f}"
-                  for n, x in (("jar", j), ("concat", c)) if x["trainer_samples_per_s_compiled"] < x["trainer_samples_per_s"]]
+        slower = [
+            f"{n}: {x['trainer_samples_per_s_compiled']:.0f} vs {x['trainer_samples_per_s']:.0f}"
+            for n, x in (("jar", j), ("concat", c))
+            if x["trainer_samples_per_s_compiled"] < x["trainer_samples_per_s"]
+        ]
         if slower:
             detail += f" (compiled is slower than eager here for {', '.join(slower)}; the eager ratio is the one a CPU user gets)"
-        out.append({"source": "train_speed", "finding": finding, "task": f"{where}, trainer with run.compile=true",
-                    "held": jc / cc >= MIN_SPEEDUP, "detail": detail})
+        out.append(
+            {
+                "source": "train_speed",
+                "finding": finding,
+                "task": f"{where}, trainer with run.compile=true",
+                "held": jc / cc >= MIN_SPEEDUP,
+                "detail": detail,
+            }
+        )
     return out
 
 
@@ -163,8 +205,9 @@ def findings_section(items: list[dict]) -> str:
         part = [f for f in items if f["held"] is held or (held is None and f["held"] not in (True, False))]
         if part:
             lines.append(f"**{title}** ({len(part)}):\n")
-            lines += [f"- {f['finding']}" + (f" ({f['task']})" if f.get("task") else "") + f": {f['detail']} [`{f['source']}.json`]"
-                      for f in part]
+            lines += [
+                f"- {f['finding']}" + (f" ({f['task']})" if f.get("task") else "") + f": {f['detail']} [`{f['source']}.json`]" for f in part
+            ]
             lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -180,17 +223,21 @@ def fusions_section(data: dict) -> str:
         key = "gqa" if task == "vqa" else "snli_ve"
         concat = get(arms, "concat", "gflops")
         paper_c = PAPER_FUSIONS["concat"]["gflops"]
-        lines += [f"**{task}** ({get(data, 'settings', 'budget_samples', default='?')} training samples per run, "
-                  f"{get(data, 'settings', 'seeds', default='?')} seeds)\n",
-                  f"| fusion | our test acc. | our comp acc. | our GFLOPs | ours x concat | our samples/s | paper GFLOPs | paper x concat "
-                  f"| paper {key.upper().replace('_', '-')} |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**{task}** ({get(data, 'settings', 'budget_samples', default='?')} training samples per run, "
+            f"{get(data, 'settings', 'seeds', default='?')} seeds)\n",
+            f"| fusion | our test acc. | our comp acc. | our GFLOPs | ours x concat | our samples/s | paper GFLOPs | paper x concat "
+            f"| paper {key.upper().replace('_', '-')} |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for f in [f for f in FUSIONS if f in arms] + [a for a in arms if a not in FUSIONS]:
             s, p = arms[f], PAPER_FUSIONS.get(f, {})
             gf = s.get("gflops")
             lines.append(
                 f"| {f} | {pct(get(s, 'test', 'mean'))} +- {pts(get(s, 'test', 'std'))} | {pct(get(s, 'comp', 'mean'))} +- {pts(get(s, 'comp', 'std'))} "
                 f"| {num(gf, 4)} | {ratio(gf, concat)} | {num(get(s, 'samples_per_s', 'mean'), 0)} "
-                f"| {p.get('gflops', '-')} | {ratio(p.get('gflops'), paper_c)} | {p.get(key, '-')} |")
+                f"| {p.get('gflops', '-')} | {ratio(p.get('gflops'), paper_c)} | {p.get(key, '-')} |"
+            )
         base = get(data, "results", "text_only", task, "test")
         lines.append(f"\nText-only baseline: {pct(base)}.\n")
     return "\n".join(lines) + plots_md(data) + link_md("fusions")
@@ -202,8 +249,11 @@ def ablations_section(data: dict) -> str:
     lines = []
     for task, arms in summary.items():
         b = get(arms, "base", "gflops")
-        lines += [f"**{task}**\n", "| knob | value | our test acc. | our GFLOPs | ours x recipe | paper GFLOPs | paper GQA |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"**{task}**\n",
+            "| knob | value | our test acc. | our GFLOPs | ours x recipe | paper GFLOPs | paper GQA |",
+            "|---|---|---:|---:|---:|---:|---:|",
+        ]
         for knob, values in (data.get("knobs") or {}).items():
             paper = PAPER_ABLATIONS.get(knob, {})
             for v in values:
@@ -211,11 +261,15 @@ def ablations_section(data: dict) -> str:
                 if not s:
                     continue
                 pg, pa = paper.get(v, (None, None))
-                lines.append(f"| {knob} | {v}{' (recipe)' if base.get(knob) == v else ''} | {pct(get(s, 'test', 'mean'))} +- "
-                             f"{pts(get(s, 'test', 'std'))} | {num(s.get('gflops'), 4)} | {ratio(s.get('gflops'), b)} | "
-                             f"{'-' if pg is None else pg} | {'-' if pa is None else pa} |")
-        lines.append("\nPaper's values at its own scale: tokens N 16-128 and 16/32 fusion layers; ours are scaled to the tiny "
-                     "model, so rows match by position in the sweep, not by number.\n")
+                lines.append(
+                    f"| {knob} | {v}{' (recipe)' if base.get(knob) == v else ''} | {pct(get(s, 'test', 'mean'))} +- "
+                    f"{pts(get(s, 'test', 'std'))} | {num(s.get('gflops'), 4)} | {ratio(s.get('gflops'), b)} | "
+                    f"{'-' if pg is None else pg} | {'-' if pa is None else pa} |"
+                )
+        lines.append(
+            "\nPaper's values at its own scale: tokens N 16-128 and 16/32 fusion layers; ours are scaled to the tiny "
+            "model, so rows match by position in the sweep, not by number.\n"
+        )
     return "\n".join(lines) + plots_md(data) + link_md("ablations")
 
 
@@ -225,13 +279,18 @@ def flops_section(data: dict) -> str:
     if not recs:
         return "flops.json has no fusion records that could be read.\n" + link_md("flops")
     c = get(recs, "concat", "gflops")
-    lines = [f"Preset `{get(data, 'meta', 'grid', 'preset', default='?')}`, forward GFLOPs per sample (2 x MACs), "
-             "activation MB of one training step.\n",
-             "| fusion | our GFLOPs | ours x concat | act. MB | paper GFLOPs | paper x concat |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Preset `{get(data, 'meta', 'grid', 'preset', default='?')}`, forward GFLOPs per sample (2 x MACs), "
+        "activation MB of one training step.\n",
+        "| fusion | our GFLOPs | ours x concat | act. MB | paper GFLOPs | paper x concat |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
     for f, r in recs.items():
         p = PAPER_FUSIONS.get(f, {}).get("gflops")
-        lines.append(f"| {f} | {num(r.get('gflops'), 1)} | {ratio(r.get('gflops'), c)} | {num(r.get('activation_mb'), 0)} | "
-                     f"{'-' if p is None else p} | {ratio(p, PAPER_FUSIONS['concat']['gflops'])} |")
+        lines.append(
+            f"| {f} | {num(r.get('gflops'), 1)} | {ratio(r.get('gflops'), c)} | {num(r.get('activation_mb'), 0)} | "
+            f"{'-' if p is None else p} | {ratio(p, PAPER_FUSIONS['concat']['gflops'])} |"
+        )
     return "\n".join(lines) + "\n\n" + link_md("flops")
 
 
@@ -240,27 +299,35 @@ def gpu_section(data: dict, name: str = "gpu_fusions") -> str:
     recs = {r["fusion"]: r for r in get(data, "records", default=[]) or [] if r.get("status") == "ok"}
     base = recs.get("concat", {})
     compiled = bool(get(data, "settings", "compile"))
-    lines = [f"`{get(data, 'settings', 'preset', default='paper-base')}` on {data.get('device_name', 'a GPU')} "
-             f"(torch {data.get('torch', '?')}), bf16 autocast, {'torch.compile' if compiled else 'eager'}, "
-             f"batch {get(data, 'settings', 'batch', default='?')}, random inputs (no data pipeline).\n",
-             "| fusion | train samples/s | x concat | peak GB | x concat | generate b=1 ms | fwd GFLOPs/sample |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"`{get(data, 'settings', 'preset', default='paper-base')}` on {data.get('device_name', 'a GPU')} "
+        f"(torch {data.get('torch', '?')}), bf16 autocast, {'torch.compile' if compiled else 'eager'}, "
+        f"batch {get(data, 'settings', 'batch', default='?')}, random inputs (no data pipeline).\n",
+        "| fusion | train samples/s | x concat | peak GB | x concat | generate b=1 ms | fwd GFLOPs/sample |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for f, r in recs.items():
-        lines.append(f"| {f} | {num(r.get('train_samples_per_s'), 1)} | {ratio(r.get('train_samples_per_s'), base.get('train_samples_per_s'))} "
-                     f"| {num(r.get('train_peak_gb'), 1)} | {ratio(r.get('train_peak_gb'), base.get('train_peak_gb'))} "
-                     f"| {num(get(r, 'generate', '1', 'ms_median'), 1)} | {num(r.get('gflops_forward'), 1)} |")
+        lines.append(
+            f"| {f} | {num(r.get('train_samples_per_s'), 1)} | {ratio(r.get('train_samples_per_s'), base.get('train_samples_per_s'))} "
+            f"| {num(r.get('train_peak_gb'), 1)} | {ratio(r.get('train_peak_gb'), base.get('train_peak_gb'))} "
+            f"| {num(get(r, 'generate', '1', 'ms_median'), 1)} | {num(r.get('gflops_forward'), 1)} |"
+        )
     jar = recs.get("jar")
     if jar and base:
         fl = ratio(jar.get("gflops_forward"), base.get("gflops_forward"))
         sp = ratio(jar.get("train_samples_per_s"), base.get("train_samples_per_s"))
         if compiled:
-            lines.append(f"\nCompiled, JAR does {fl} concat's FLOPs and trains at {sp} its samples/s: compilation removes "
-                         "much of the per-operation overhead that held it back in eager mode, but its step still runs "
-                         "at a lower fraction of the chip's peak than concat's (the TFLOP/s column of the full page).\n")
+            lines.append(
+                f"\nCompiled, JAR does {fl} concat's FLOPs and trains at {sp} its samples/s: compilation removes "
+                "much of the per-operation overhead that held it back in eager mode, but its step still runs "
+                "at a lower fraction of the chip's peak than concat's (the TFLOP/s column of the full page).\n"
+            )
         else:
-            lines.append(f"\nJAR does {fl} concat's FLOPs but trains at {sp} its samples/s here: at this batch, eager, "
-                         "every fusion runs far below the chip's bf16 peak (the TFLOP/s column of the full page), so fewer "
-                         "FLOPs do not make the step faster.\n")
+            lines.append(
+                f"\nJAR does {fl} concat's FLOPs but trains at {sp} its samples/s here: at this batch, eager, "
+                "every fusion runs far below the chip's bf16 peak (the TFLOP/s column of the full page), so fewer "
+                "FLOPs do not make the step faster.\n"
+            )
     return "\n".join(lines) + "\n" + link_md(name)
 
 
@@ -342,11 +409,13 @@ def build(results: Path) -> str:
     lines = [
         "# Reproducing the paper's comparisons at small scale\n",
         f"Assembled by `python benchmarks/report.py` on {datetime.date.today().isoformat()} from "
-        + (", ".join(f"`{n}.json`" for n in sources) if sources else "no results files") + " in this folder. Every number "
+        + (", ".join(f"`{n}.json`" for n in sources) if sources else "no results files")
+        + " in this folder. Every number "
         "below is read from those files; every verdict is computed from them. The paper's figures are from PAPER.md "
         "(a TPU-scale model on GQA and SNLI-VE); ours are a tiny model on synthetic data on a CPU, so compare the "
         "*shape* (ratios, orderings), not the values.\n",
-        "## Which of the paper's findings held here\n", findings_section(findings(sources)),
+        "## Which of the paper's findings held here\n",
+        findings_section(findings(sources)),
     ]
     render = {"fusions": fusions_section, "ablations": ablations_section, "flops": flops_section}
     for name, data in sources.items():

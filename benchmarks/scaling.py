@@ -35,12 +35,14 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import restore_provenance, write_results  # noqa: E402
+
+from jarvl.data.registry import DatasetSpec  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 COST_SIZES = [32, 48, 64, 96, 128]
@@ -102,15 +104,15 @@ def paper_base_sizes(path: Path, fusions: list[str]) -> dict | None:
 
 def with_options(spec: str, **options) -> str:
     """``spec`` with its ``?key=value`` options set (added, or replaced when present)."""
-    base, _, query = spec.partition("?")
-    opts = dict(parse_qsl(query, keep_blank_values=True))
-    opts.update({k: str(v) for k, v in options.items()})
-    return base + "?" + urlencode(opts, safe=",")
+    return str(DatasetSpec.parse(spec).with_options(options))
 
 
 def accuracy_config(fusion: str, size: int, seed: int, args):
     """The demo recipe for ``fusion`` at ``size`` px (model and scenes), ``args.samples`` samples, no timed stops."""
-    from jarvl.demo import recipe
+    from jarvl.train.config import shipped_recipe
+
+    def recipe(overrides):
+        return shipped_recipe("demo", overrides)
 
     batch = recipe([]).data.batch_size
     steps = max(1, args.samples // batch)
@@ -143,11 +145,12 @@ def check_accuracy_configs(fusions: list[str], sizes: list[int], args) -> None:
 
 def train_one(fusion: str, size: int, seed: int, args, run_dir: Path) -> dict:
     """Train one run and score it on ``args.test_size`` held-out test questions (and the text-only baseline)."""
-    from jarvl.demo import TextTally, evaluate_split, strip
+    from jarvl.cli.demo import evaluate_split, strip
+    from jarvl.evaluation.predict import AnswerTally
     from jarvl.train.trainer import Trainer
 
     cfg = accuracy_config(fusion, size, seed, args)
-    tally = TextTally()
+    tally = AnswerTally()
     trainer = Trainer(cfg, run_dir, overwrite=True, batch_hooks=[tally])  # a rerun replaces its runs
     summary = trainer.fit()
     test, _ = evaluate_split(trainer, "test", args.test_size)
@@ -318,7 +321,11 @@ def accuracy_table(runs: list[dict], fusions: list[str]) -> str:
         row = [f"{s}px", here[0]["image_tokens"]]
         for f in fusions:
             acc = [100 * r["test"]["accuracy"] for r in here if r["fusion"] == f]
-            row.append("-" if not acc else f"{statistics.mean(acc):.1f}%" + (f" ({min(acc):.1f}-{max(acc):.1f}, {len(acc)} seeds)" if len(acc) > 1 else ""))
+            row.append(
+                "-"
+                if not acc
+                else f"{statistics.mean(acc):.1f}%" + (f" ({min(acc):.1f}-{max(acc):.1f}, {len(acc)} seeds)" if len(acc) > 1 else "")
+            )
         row.append(f"{statistics.mean(100 * r['text_only']['accuracy'] for r in here):.1f}%")
         for f in fusions:
             rate = [r["samples_per_s"] for r in here if r["fusion"] == f]
@@ -335,7 +342,9 @@ def family_table(runs: list[dict], fusions: list[str]) -> str:
         for f in fusions:
             here = [r for r in runs if r["image_size"] == s and r["fusion"] == f]
             if here:
-                rows.append([f"{s}px", f] + [f"{100 * statistics.mean(r['test']['per_family'].get(fam, 0) for r in here):.1f}%" for fam in fams])
+                rows.append(
+                    [f"{s}px", f] + [f"{100 * statistics.mean(r['test']['per_family'].get(fam, 0) for r in here):.1f}%" for fam in fams]
+                )
     return _table(["size", "fusion"] + fams, rows)
 
 
@@ -384,7 +393,8 @@ def markdown(payload: dict, fusions: list[str]) -> str:
             "## Cost, `paper-base` preset (from flops.json)\n\n",
             f"Read from `{paper['source']}` ({paper['date']}), not recomputed; activation memory at batch "
             f"{paper['records'][0]['batch']}.\n\n",
-            cost_table(paper["records"], [("gflops", "GF", 1), ("gflops_fusion", "fusion GF", 1), ("activation_mb", "act. MB", 0)]) + "\n\n",
+            cost_table(paper["records"], [("gflops", "GF", 1), ("gflops_fusion", "fusion GF", 1), ("activation_mb", "act. MB", 0)])
+            + "\n\n",
             growth_lines(paper["records"], fusions, "paper-base"),
             "\n",
         ]
@@ -402,7 +412,8 @@ def markdown(payload: dict, fusions: list[str]) -> str:
             + (f"Scenes: `{s['scenes']}` instead of the recipe's. " if s.get("scenes") else "")
             + f"{done} of {s['planned_runs']} runs done.\n\n",
             accuracy_table(acc["runs"], fusions) + "\n\n",
-            "Per question family:\n\n", family_table(acc["runs"], fusions) + "\n\n",
+            "Per question family:\n\n",
+            family_table(acc["runs"], fusions) + "\n\n",
             accuracy_notes(acc["runs"], fusions),
             "\n![accuracy against image tokens](scaling_accuracy.png)\n",
         ]
@@ -421,9 +432,14 @@ def findings(payload: dict) -> list[dict]:
     toks = sorted({t for f, t in by if f == "jar" and ("concat", t) in by})
     if len(toks) >= 2:
         ratios = [by[("jar", t)]["gflops"] / by[("concat", t)]["gflops"] for t in toks]
-        out.append({"finding": "jar's GFLOPs advantage over concat grows with image tokens", "task": f"{payload['cost']['preset']} cost",
-                    "held": all(b < a for a, b in zip(ratios, ratios[1:])),
-                    "detail": ", ".join(f"{t} tokens {r:.2f}x" for t, r in zip(toks, ratios))})
+        out.append(
+            {
+                "finding": "jar's GFLOPs advantage over concat grows with image tokens",
+                "task": f"{payload['cost']['preset']} cost",
+                "held": all(b < a for a, b in zip(ratios, ratios[1:])),
+                "detail": ", ".join(f"{t} tokens {r:.2f}x" for t, r in zip(toks, ratios)),
+            }
+        )
     runs = payload["accuracy"]["runs"]
     sizes = sorted({r["image_size"] for r in runs if r["fusion"] == "jar"} & {r["image_size"] for r in runs if r["fusion"] == "concat"})
     if sizes and not payload.get("quick"):
@@ -434,8 +450,14 @@ def findings(payload: dict) -> list[dict]:
             c_std = statistics.stdev(acc["concat"]) if len(acc["concat"]) > 1 else 0.0
             held &= j >= c - c_std
             parts.append(f"{size}px jar {100 * j:.1f}% vs concat {100 * c:.1f}% +- {100 * c_std:.1f}")
-        out.append({"finding": "jar test accuracy within one std of concat's or better at every image size", "task": "tiny accuracy",
-                    "held": held, "detail": "; ".join(parts) + f" ({len(acc['jar'])} seeds)"})
+        out.append(
+            {
+                "finding": "jar test accuracy within one std of concat's or better at every image size",
+                "task": "tiny accuracy",
+                "held": held,
+                "detail": "; ".join(parts) + f" ({len(acc['jar'])} seeds)",
+            }
+        )
     return out
 
 
@@ -469,18 +491,33 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["all", "cost", "accuracy"], default="all", help="which part to run (default all)")
     ap.add_argument("--fusions", default=",".join(FUSIONS), help="comma-separated fusions (default concat,jar)")
-    ap.add_argument("--cost-sizes", default=",".join(map(str, COST_SIZES)), help="image sizes of the cost part, px (default 32,48,64,96,128)")
+    ap.add_argument(
+        "--cost-sizes", default=",".join(map(str, COST_SIZES)), help="image sizes of the cost part, px (default 32,48,64,96,128)"
+    )
     ap.add_argument("--cost-batch", type=int, default=16, help="batch of the cost part's memory and step time (default 16)")
     ap.add_argument("--sizes", default=",".join(map(str, ACCURACY_SIZES)), help="image sizes of the accuracy part, px (default 48,64,96)")
     ap.add_argument("--samples", type=int, default=48_000, help="training samples per accuracy run (default 48000: 750 steps of 64)")
-    ap.add_argument("--seeds", type=int, default=1, help="seeds per fusion and size (default 1; each adds ~31 min at the defaults, see --estimate)")
+    ap.add_argument(
+        "--seeds", type=int, default=1, help="seeds per fusion and size (default 1; each adds ~31 min at the defaults, see --estimate)"
+    )
     ap.add_argument("--test-size", type=int, default=1000, help="held-out test questions per run (default 1000)")
     ap.add_argument("--val-samples", type=int, default=300, help="validation questions scored at the end of training (default 300)")
-    ap.add_argument("--scenes", metavar="QUERY", help="synthetic scene options replacing the recipe's, e.g. "
-                    "'min_objects=1&max_objects=1&families=attribute,exists,count' (default: the demo's 3-6 objects, all families)")
+    ap.add_argument(
+        "--scenes",
+        metavar="QUERY",
+        help="synthetic scene options replacing the recipe's, e.g. "
+        "'min_objects=1&max_objects=1&families=attribute,exists,count' (default: the demo's 3-6 objects, all families)",
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads for training (run.threads; 0: torch's default)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="extra dotted override of the training recipe (repeatable)")
-    ap.add_argument("--flops-json", type=Path, default=ROOT / "results" / "flops.json", help="paper-base records to read (default benchmarks/results/flops.json)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="extra dotted override of the training recipe (repeatable)"
+    )
+    ap.add_argument(
+        "--flops-json",
+        type=Path,
+        default=ROOT / "results" / "flops.json",
+        help="paper-base records to read (default benchmarks/results/flops.json)",
+    )
     ap.add_argument("--run-dir", type=Path, help="where the training runs go (default runs/scaling; --quick: inside --out)")
     ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default benchmarks/results)")
     ap.add_argument("--estimate", action="store_true", help="print the accuracy part's estimated time and exit")

@@ -23,8 +23,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-
 from common import write_results  # noqa: E402
+
 from jarvl.data.loader import ResumableBatchSampler, make_loader  # noqa: E402
 from jarvl.train.config import build_experiment  # noqa: E402
 from jarvl.train.logger import read_metrics  # noqa: E402
@@ -93,46 +93,71 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1)
-    ap.add_argument("--compile", action="store_true", help="also the trainer with run.compile=true (3x the steps, the first "
-                    "two thirds, where torch.compile compiles and recompiles for new prompt lengths, not timed)")
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also the trainer with run.compile=true (3x the steps, the first "
+        "two thirds, where torch.compile compiles and recompiles for new prompt lengths, not timed)",
+    )
     ap.add_argument("--quick", action="store_true", help="a few steps only (for the test that keeps this script alive)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     steps = 6 if args.quick else args.steps
     rows = []
     for fusion in args.fusion.split(","):
-        overrides = [f"model.fusion.name={fusion}", f"data.batch_size={args.batch_size}", f"data.num_workers={args.workers}",
-                     "data.train=synthetic:vqa:train?n=100000", "data.val=", "run.progress=false"]
+        overrides = [
+            f"model.fusion.name={fusion}",
+            f"data.batch_size={args.batch_size}",
+            f"data.num_workers={args.workers}",
+            "data.train=synthetic:vqa:train?n=100000",
+            "data.val=",
+            "run.progress=false",
+        ]
+        if args.quick:  # the test only keeps the script alive: a small tokenizer sample, the same steps
+            overrides.append("data.tokenizer_samples=500")
         cfg = build_experiment({}, overrides)
         trainer = Trainer(cfg, Path(tempfile.mkdtemp()))
-        row = {"fusion": fusion, "batch": args.batch_size, "threads": torch.get_num_threads(),
-               "pipeline_samples_per_s": pipeline_rate(trainer, max(4, steps // 2), args.workers),
-               "model_samples_per_s": model_rate(trainer, steps),
-               "model_samples_per_s_1_thread": model_rate(trainer, steps, threads=1),
-               "trainer_samples_per_s": trainer_rate(build_experiment({}, overrides), steps)}
+        row = {
+            "fusion": fusion,
+            "batch": args.batch_size,
+            "threads": torch.get_num_threads(),
+            "pipeline_samples_per_s": pipeline_rate(trainer, max(4, steps // 2), args.workers),
+            "model_samples_per_s": model_rate(trainer, steps),
+            "model_samples_per_s_1_thread": model_rate(trainer, steps, threads=1),
+            "trainer_samples_per_s": trainer_rate(build_experiment({}, overrides), steps),
+        }
         if args.compile:
-            row["trainer_samples_per_s_compiled"] = trainer_rate(build_experiment({}, overrides + ["run.compile=true"]), 3 * steps, skip=2 / 3)
+            row["trainer_samples_per_s_compiled"] = trainer_rate(
+                build_experiment({}, overrides + ["run.compile=true"]), 3 * steps, skip=2 / 3
+            )
         row["pipeline_over_training"] = row["pipeline_samples_per_s"] / row["trainer_samples_per_s"]
         rows.append(row)
         print(row, flush=True)
     base = {r["fusion"]: r for r in rows}
     threads = rows[0]["threads"] if rows else "?"
     comp = args.compile
-    lines = [f"| fusion | data pipeline samples/s | model step samples/s, 1 thread | model step samples/s, {threads} threads "
-             "| trainer samples/s |" + (" trainer samples/s, torch.compile |" if comp else "") + " pipeline / trainer |",
-             "|---|---|---|---|---|" + ("---|" if comp else "") + "---|"]
+    lines = [
+        f"| fusion | data pipeline samples/s | model step samples/s, 1 thread | model step samples/s, {threads} threads "
+        "| trainer samples/s |" + (" trainer samples/s, torch.compile |" if comp else "") + " pipeline / trainer |",
+        "|---|---|---|---|---|" + ("---|" if comp else "") + "---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['fusion']} | {r['pipeline_samples_per_s']:.0f} | {r['model_samples_per_s_1_thread']:.0f} | "
-                     f"{r['model_samples_per_s']:.0f} | {r['trainer_samples_per_s']:.0f} |"
-                     + (f" {r['trainer_samples_per_s_compiled']:.0f} |" if comp else "") + f" {r['pipeline_over_training']:.1f}x |")
+        lines.append(
+            f"| {r['fusion']} | {r['pipeline_samples_per_s']:.0f} | {r['model_samples_per_s_1_thread']:.0f} | "
+            f"{r['model_samples_per_s']:.0f} | {r['trainer_samples_per_s']:.0f} |"
+            + (f" {r['trainer_samples_per_s_compiled']:.0f} |" if comp else "")
+            + f" {r['pipeline_over_training']:.1f}x |"
+        )
     if "jar" in base and "concat" in base:
         j, c = base["jar"], base["concat"]
-        lines.append(f"\njar / concat samples/s: model step on 1 thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x, "
-                     f"on {threads} threads {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x, "
-                     f"trainer end to end {j['trainer_samples_per_s'] / c['trainer_samples_per_s']:.2f}x"
-                     + (f", trainer compiled {j['trainer_samples_per_s_compiled'] / c['trainer_samples_per_s_compiled']:.2f}x" if comp else ""))
+        lines.append(
+            f"\njar / concat samples/s: model step on 1 thread {j['model_samples_per_s_1_thread'] / c['model_samples_per_s_1_thread']:.2f}x, "
+            f"on {threads} threads {j['model_samples_per_s'] / c['model_samples_per_s']:.2f}x, "
+            f"trainer end to end {j['trainer_samples_per_s'] / c['trainer_samples_per_s']:.2f}x"
+            + (f", trainer compiled {j['trainer_samples_per_s_compiled'] / c['trainer_samples_per_s_compiled']:.2f}x" if comp else "")
+        )
     md = (
-        "# Training speed, tiny preset (batch %d, %d data worker(s))\n\n" % (args.batch_size, args.workers)
+        f"# Training speed, tiny preset (batch {args.batch_size}, {args.workers} data worker(s))\n\n"
         + "\n".join(lines)
         + "\n\nThe data pipeline is measured alone (loader + synthetic drawing + tokenising + collate); the model step on "
         "batches already in memory; the trainer end to end with its loader. Measured with nothing else running.\n"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up: a virtual environment in .venv with the pinned CPU torch, then jarvl with its
-# test and hf extras, and the MiniLM checkpoint the pretrained-tower tests use.
+# test (pytest, hypothesis, ruff) and hf extras, and the MiniLM checkpoint the pretrained-tower tests use.
 # torch is installed first and pinned: a bare `torch` requirement on a machine without it
 # would pull a multi-GB CUDA build. Set JARVL_TORCH to pin another version (e.g. on a GPU box).
 set -euo pipefail

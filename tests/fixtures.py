@@ -69,7 +69,10 @@ def write_vqa2_json(root: Path, split: str, questions: list, annotations: list |
 def vqa_annotation(question_id: int, image_id: int, answers: list[str], answer_type: str, question_type: str) -> dict:
     """One annotation in the official layout (ten answer dicts)."""
     return {
-        "question_id": question_id, "image_id": image_id, "answer_type": answer_type, "question_type": question_type,
+        "question_id": question_id,
+        "image_id": image_id,
+        "answer_type": answer_type,
+        "question_type": question_type,
         "multiple_choice_answer": Counter(answers).most_common(1)[0][0],
         "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1} for k, a in enumerate(answers)],
     }
@@ -105,9 +108,17 @@ def build_gqa(root: Path, split: str = "val_balanced") -> None:
     for qid, (image_id, question, answer, structural) in GQA_ITEMS.items():
         write(root / "images" / f"{image_id}.jpg", image_bytes())
         data[qid] = {
-            "imageId": image_id, "question": question, "answer": answer, "fullAnswer": f"The answer is {answer}.",
-            "isBalanced": True, "types": {"structural": structural, "semantic": "attr", "detailed": "x"},
-            "annotations": {}, "semantic": [], "entailed": [], "equivalent": [qid], "groups": {},
+            "imageId": image_id,
+            "question": question,
+            "answer": answer,
+            "fullAnswer": f"The answer is {answer}.",
+            "isBalanced": True,
+            "types": {"structural": structural, "semantic": "attr", "detailed": "x"},
+            "annotations": {},
+            "semantic": [],
+            "entailed": [],
+            "equivalent": [qid],
+            "groups": {},
         }
     write(root / f"{split}_questions.json", json.dumps(data).encode())
 
@@ -125,10 +136,18 @@ def build_snli_ve(root: Path, split: str = "dev", image_root: Path | None = None
     lines = []
     for k, (flickr_id, hypothesis, label) in enumerate(SNLI_VE_ITEMS):
         write(images / f"{flickr_id}.jpg", image_bytes())
-        lines.append(json.dumps({
-            "Flickr30K_ID": flickr_id, "sentence1": "Something happens.", "sentence2": hypothesis,
-            "gold_label": label, "pairID": f"{flickr_id}.jpg#{k}r1", "annotator_labels": [label],
-        }))
+        lines.append(
+            json.dumps(
+                {
+                    "Flickr30K_ID": flickr_id,
+                    "sentence1": "Something happens.",
+                    "sentence2": hypothesis,
+                    "gold_label": label,
+                    "pairID": f"{flickr_id}.jpg#{k}r1",
+                    "annotator_labels": [label],
+                }
+            )
+        )
     write(root / f"snli_ve_{split}.jsonl", ("\n".join(lines) + "\n").encode())
 
 
@@ -147,7 +166,9 @@ def build_coco_karpathy(root: Path) -> None:
         folder = "train2014" if split == "train" else "val2014"
         name = f"COCO_{folder}_{cocoid:012d}.jpg"
         write(root / folder / name, image_bytes())
-        sentences = [{"raw": c, "tokens": c.lower().rstrip(".").split(), "imgid": cocoid, "sentid": 10 * cocoid + k} for k, c in enumerate(captions)]
+        sentences = [
+            {"raw": c, "tokens": c.lower().rstrip(".").split(), "imgid": cocoid, "sentid": 10 * cocoid + k} for k, c in enumerate(captions)
+        ]
         images.append({"filepath": folder, "filename": name, "split": split, "cocoid": cocoid, "imgid": cocoid, "sentences": sentences})
     write(root / "dataset_coco.json", json.dumps({"images": images, "dataset": "coco"}).encode())
 
@@ -173,11 +194,21 @@ def build_wds(root: Path) -> str:
     """
     vqa = {"prompt": "what color?", "target": "red", "task": "vqa", "family": "attribute", "answers": ["red"]}
     shards = {
-        "shard-000.tar": [("000.jpg", image_bytes()), ("000.txt", b"A red square."),
-                          ("001.png", image_bytes(fmt="PNG")), ("001.json", json.dumps(vqa).encode()),
-                          ("002.jpg", noisy_bytes()[:300]), ("002.txt", b"Broken.")],
-        "shard-001.tar": [("003.jpg", image_bytes()), ("003.txt", b"Another one."), ("004.txt", b"No image."),
-                          ("005.jpg", image_bytes()), ("005.json", json.dumps({**vqa, "task": "detect"}).encode())],
+        "shard-000.tar": [
+            ("000.jpg", image_bytes()),
+            ("000.txt", b"A red square."),
+            ("001.png", image_bytes(fmt="PNG")),
+            ("001.json", json.dumps(vqa).encode()),
+            ("002.jpg", noisy_bytes()[:300]),
+            ("002.txt", b"Broken."),
+        ],
+        "shard-001.tar": [
+            ("003.jpg", image_bytes()),
+            ("003.txt", b"Another one."),
+            ("004.txt", b"No image."),
+            ("005.jpg", image_bytes()),
+            ("005.json", json.dumps({**vqa, "task": "detect"}).encode()),
+        ],
     }
     root.mkdir(parents=True, exist_ok=True)
     for name, members in shards.items():

@@ -77,8 +77,12 @@ def save_bert(root: Path) -> Path:
 
     tok = char_tokenizer("[PAD]", "[UNK]", "[CLS] $A [SEP]", ["[PAD]", "[UNK]", "[CLS]", "[SEP]"])
     _seeded()
-    BertModel(BertConfig(**TOWER, vocab_size=tok.get_vocab_size(), max_position_embeddings=64), add_pooling_layer=False).save_pretrained(root)
-    PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]").save_pretrained(root)
+    BertModel(BertConfig(**TOWER, vocab_size=tok.get_vocab_size(), max_position_embeddings=64), add_pooling_layer=False).save_pretrained(
+        root
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    ).save_pretrained(root)
     return root
 
 

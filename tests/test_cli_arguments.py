@@ -105,9 +105,20 @@ def test_out_of_range_numbers_are_refused_before_anything_is_written(data):
 
 # Config values that the flags do not cover, given with --set: checked before the run directory is touched.
 SET_BOUNDS = {
-    "run.max_steps": -1, "run.eval_samples": 0, "run.log_every": 0, "run.seed": -3, "run.max_minutes": "nan",
-    "data.batch_size": 0, "data.num_workers": -1, "data.max_bad_fraction": 1.5, "data.vocab_size": 2,
-    "optim.lr": 0, "optim.accumulation": 0, "optim.warmup_steps": -5, "optim.beta2": 1.0, "run.device": "gpu",
+    "run.max_steps": -1,
+    "run.eval_samples": 0,
+    "run.log_every": 0,
+    "run.seed": -3,
+    "run.max_minutes": "nan",
+    "data.batch_size": 0,
+    "data.num_workers": -1,
+    "data.max_bad_fraction": 1.5,
+    "data.vocab_size": 2,
+    "optim.lr": 0,
+    "optim.accumulation": 0,
+    "optim.warmup_steps": -5,
+    "optim.beta2": 1.0,
+    "run.device": "gpu",
 }
 
 
@@ -156,6 +167,7 @@ def test_check_output_file_accepts_a_writable_path(tmp_path):
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that only claims its size (Pillow reads the size without decoding a pixel)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -17,12 +17,15 @@ def test_unknown_key_suggests_closest():
         from_dict(ModelConfig, {"vison": {}})
 
 
-@pytest.mark.parametrize("override, suggestion", [
-    ("lr=1e-3", "optim.lr"),  # a bare leaf: the full dotted key, ready for --set
-    ("optim.lrr=1e-3", "optim.lr"),
-    ("batch_size=8", "data.batch_size"),
-    ("model.fusion.num_token=8", "model.fusion.num_tokens"),
-])
+@pytest.mark.parametrize(
+    "override, suggestion",
+    [
+        ("lr=1e-3", "optim.lr"),  # a bare leaf: the full dotted key, ready for --set
+        ("optim.lrr=1e-3", "optim.lr"),
+        ("batch_size=8", "data.batch_size"),
+        ("model.fusion.num_token=8", "model.fusion.num_tokens"),
+    ],
+)
 def test_suggestion_is_the_full_dotted_key(override, suggestion):
     from jarvl.train.config import build_experiment
 

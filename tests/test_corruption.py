@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fixtures import image_bytes, noisy_bytes, vqa_annotation, vqa_image_path, write, write_vqa2_json
 
-from jarvl.data.errors import BadRecord, SkipStats
+from jarvl.data.bad_records import BadRecord, SkipStats
 from jarvl.data.registry import open_dataset
 
 SPLIT = "val2014"
@@ -15,11 +15,11 @@ DAMAGE = {
     11: ({"question": "where is it?"}, "missing", "missing_image"),
     12: ({"question": "what color?"}, "truncated", "corrupt_image"),
     13: ({"question": "is it big?"}, "zero", "empty_image"),
-    14: ({}, "ok", "bad_record"),                         # no "question" field
-    15: ({"question": 42}, "ok", "bad_record"),           # wrong type
+    14: ({}, "ok", "bad_record"),  # no "question" field
+    15: ({"question": 42}, "ok", "bad_record"),  # wrong type
     16: ({"question": " \t\u200b "}, "ok", "empty_text"),  # only blanks and a zero-width space
     17: ({"question": "why " * 1000}, "ok", "text_too_long"),
-    18: ({"question": "@@LATIN1@@"}, "ok", None),         # non-UTF-8 bytes: kept, replaced by U+FFFD
+    18: ({"question": "@@LATIN1@@"}, "ok", None),  # non-UTF-8 bytes: kept, replaced by U+FFFD
     19: ({"question": "\uff37hat\u00a0is\u0007 the cafe\u0301 \ud800?"}, "ok", None),  # odd Unicode: kept, cleaned
     20: ({"question": "no annotation?"}, "ok", "bad_record"),  # annotation missing
 }
@@ -88,7 +88,7 @@ def test_wrong_top_level_key_fails_at_open(tmp_path):
 
 
 def test_jsonl_dataset_raises_bad_record(tmp_path):
-    from jarvl.data.jsonl import JsonlDataset
+    from jarvl.data.readers.jsonl import JsonlDataset
 
     index = tmp_path / "index.jsonl"
     index.write_text('{"image": "gone.png", "prompt": "p", "target": "t", "task": "vqa", "id": "q7"}\n')
@@ -106,14 +106,14 @@ def test_bad_record_survives_pickling():
     # DataLoader workers pickle what they return; a BadRecord must arrive intact.
     import pickle
 
-    from jarvl.data.errors import BadRecord
+    from jarvl.data.bad_records import BadRecord
 
     bad = pickle.loads(pickle.dumps(BadRecord("corrupt_image", "x.jpg", "truncated")))
     assert (bad.reason, bad.source, bad.detail) == ("corrupt_image", "x.jpg", "truncated")
 
 
 def test_bad_record_limit_is_proportionate_for_small_sets():
-    from jarvl.data.errors import SkipStats, TooManyBadRecords
+    from jarvl.data.bad_records import SkipStats, TooManyBadRecords
 
     def stats(seen: int, bad: int) -> SkipStats:
         s = SkipStats()

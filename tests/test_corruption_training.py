@@ -36,6 +36,7 @@ def encoded(img: Image.Image, fmt: str, **kwargs) -> bytes:
 
 def png_header(width: int, height: int) -> bytes:
     """A PNG that only claims its size: Pillow reads the size without decoding a pixel."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -61,8 +62,8 @@ RECORDS = {
     2: ({"question": "what color?"}, noisy_bytes()[:400], "corrupt_image"),
     3: ({"question": "is it big?"}, b"", "empty_image"),
     4: ({"question": "how large?"}, png_header(9000, 9000), "image_too_large"),
-    5: ({}, image_bytes(), "bad_record"),                          # no "question" field
-    6: ({"question": 42}, image_bytes(), "bad_record"),            # wrong type
+    5: ({}, image_bytes(), "bad_record"),  # no "question" field
+    6: ({"question": 42}, image_bytes(), "bad_record"),  # wrong type
     7: ({"question": " \t\u200b "}, image_bytes(), "empty_text"),  # blanks and a zero-width space
     8: ({"question": "why " * 1000}, image_bytes(), "text_too_long"),
     9: ({"question": "is it grey?"}, encoded(Image.new("L", (12, 8), 128), "JPEG"), None),
@@ -71,11 +72,15 @@ RECORDS = {
     12: ({"question": "is it cmyk?"}, encoded(Image.new("CMYK", (12, 8), (0, 255, 0, 0)), "JPEG"), None),
     13: ({"question": "is it deep?"}, encoded(Image.fromarray(np.full((8, 12), 40000, dtype=np.uint16)), "PNG"), None),
     14: ({"question": "is it upright?"}, exif_rotated(), None),
-    15: ({"question": "@@LATIN1@@"}, image_bytes(), None),      # non-UTF-8 byte: kept as U+FFFD
+    15: ({"question": "@@LATIN1@@"}, image_bytes(), None),  # non-UTF-8 byte: kept as U+FFFD
     16: ({"question": "\uff37hat\u00a0is\u0007 the cafe\u0301 \ud800?"}, image_bytes(), None),  # odd Unicode: cleaned
 }
-RECORDS.update({qid: ({"question": f"is this square number {qid}?"}, image_bytes(color=(qid * 7, 50, 90)), None)
-                for qid in range(17, BATCH * STEPS + 1)})
+RECORDS.update(
+    {
+        qid: ({"question": f"is this square number {qid}?"}, image_bytes(color=(qid * 7, 50, 90)), None)
+        for qid in range(17, BATCH * STEPS + 1)
+    }
+)
 EXPECTED = Counter(reason for _, _, reason in RECORDS.values() if reason)
 FILES_NAMED = ("missing_image", "corrupt_image", "empty_image", "image_too_large")
 
@@ -91,8 +96,25 @@ def build(root) -> None:
 
 
 def train(root, out, *extra: str) -> subprocess.CompletedProcess:
-    args = ["train", "--out", str(out), "--model", "tiny", "--train", f"vqa2:{root}:{SPLIT}", "--batch-size", str(BATCH),
-            "--quiet", "--set", "data.val=", "--set", "data.num_workers=0", "--set", "data.tokenizer_samples=64", *extra]
+    args = [
+        "train",
+        "--out",
+        str(out),
+        "--model",
+        "tiny",
+        "--train",
+        f"vqa2:{root}:{SPLIT}",
+        "--batch-size",
+        str(BATCH),
+        "--quiet",
+        "--set",
+        "data.val=",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "data.tokenizer_samples=64",
+        *extra,
+    ]
     return subprocess.run([sys.executable, "-m", "jarvl.cli.main", *args], capture_output=True, text=True, timeout=300)
 
 

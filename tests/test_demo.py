@@ -14,9 +14,27 @@ pytestmark = pytest.mark.slow
 def test_demo_quick(tmp_path):
     out = tmp_path / "demo"
     proc = subprocess.run(
-        [sys.executable, "-m", "jarvl.cli.main", "demo", "--minutes", "0.15", "--test-size", "40", "--out", str(out),
-         "--set", "run.eval_every_minutes=0.03", "--set", "run.eval_samples=40", "--set", "data.tokenizer_samples=500"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "jarvl.cli.main",
+            "demo",
+            "--minutes",
+            "0.15",
+            "--test-size",
+            "40",
+            "--out",
+            str(out),
+            "--set",
+            "run.eval_every_minutes=0.03",
+            "--set",
+            "run.eval_samples=40",
+            "--set",
+            "data.tokenizer_samples=500",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((out / "demo_results.json").read_text())

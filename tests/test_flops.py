@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from jarvl.models.layers import TransformerLayer
+from jarvl.blocks.layers import TransformerLayer
 from jarvl.profiling import attention_flops, count_flops
 from jarvl.profiling.flops import flop_counter
 
@@ -52,6 +52,7 @@ def test_backward_attention_is_counted():
 
 def test_count_flops_splits_by_part():
     from conftest import random_batch
+
     from jarvl.models import build_model
 
     model = build_model("tiny", "jar")

@@ -12,11 +12,11 @@ from jarvl.models.fusions.resamplers import LatentResampler, SpatialResampler
 D, H = 32, 4
 
 
-def _inputs(b=2, m=20, l=9):
+def _inputs(b=2, m=20, length=9):
     g = torch.Generator().manual_seed(0)
-    mask = torch.ones(b, l, dtype=torch.bool)
+    mask = torch.ones(b, length, dtype=torch.bool)
     mask[0, 6:] = False
-    return torch.randn(b, m, D, generator=g), torch.randn(b, l, D, generator=g), mask
+    return torch.randn(b, m, D, generator=g), torch.randn(b, length, D, generator=g), mask
 
 
 @pytest.mark.parametrize("name", list_fusions())
@@ -31,8 +31,8 @@ def test_contract_shapes(name):
 
 def test_jar_tokens_do_not_depend_on_text_length():
     fusion = build_fusion(FusionConfig(num_tokens=6, iterations=3, layers=3), width=D, heads=H)
-    for l in (3, 11, 30):
-        image, text, mask = _inputs(l=l)
+    for length in (3, 11, 30):
+        image, text, mask = _inputs(length=length)
         assert fusion(image, text, mask).tokens.shape == (2, 6, D)
 
 
@@ -146,8 +146,16 @@ def test_match_count_without_match_scores_is_a_config_error():
 
 
 def test_jar_on_text_tokens_keeps_the_text_positions_and_mask():
-    cfg = FusionConfig(num_tokens=4, iterations=2, layers=2, text_context="tokens", image_context="tokens",
-                       match_scores=True, match_count=True, gate_init=0.5)
+    cfg = FusionConfig(
+        num_tokens=4,
+        iterations=2,
+        layers=2,
+        text_context="tokens",
+        image_context="tokens",
+        match_scores=True,
+        match_count=True,
+        gate_init=0.5,
+    )
     fusion = build_fusion(cfg, width=D, heads=H)
     assert fusion.text_resampler is None and fusion.image_resampler is None
     image, text, mask = _inputs()

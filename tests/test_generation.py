@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-
 from conftest import random_batch
+
 from jarvl.models import build_model
 
 

@@ -11,7 +11,7 @@ import pytest
 from fixtures import image_bytes, noisy_bytes, write
 from PIL import Image
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import decode_image, load_image, resize_image, to_rgb
 
 
@@ -23,6 +23,7 @@ def _save(tmp_path, img: Image.Image, name: str, **kwargs):
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that only claims a size: Pillow reads the size without decoding anything."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from jarvl.data.jsonl import JsonlDataset, write_jsonl_dataset
+from jarvl.data.readers.jsonl import JsonlDataset, write_jsonl_dataset
 from jarvl.data.schema import Sample
 from jarvl.data.synthetic import SyntheticDataset
 
@@ -59,7 +59,7 @@ def test_bad_line_names_file_and_line(tmp_path, bad, message):
 def test_missing_image_names_file_and_record(tmp_path):
     ds = JsonlDataset(_write_index(tmp_path, [{**GOOD, "id": "q7"}]))
     assert len(ds) == 1 and ds.records[0]["id"] == "q7"
-    from jarvl.data.errors import BadRecord
+    from jarvl.data.bad_records import BadRecord
 
     with pytest.raises(BadRecord, match=r"missing_image: q7 .*a\.png"):
         ds[0]
@@ -68,9 +68,7 @@ def test_missing_image_names_file_and_record(tmp_path):
 def test_absolute_paths_and_samples_without_pixels(tmp_path):
     image = np.zeros((5, 7, 3), dtype=np.uint8)
     image[1, 2] = (255, 0, 0)
-    first = write_jsonl_dataset(
-        [Sample(prompt="p", target="t", task="caption", image=image)], tmp_path / "one"
-    )
+    first = write_jsonl_dataset([Sample(prompt="p", target="t", task="caption", image=image)], tmp_path / "one")
     on_disk = JsonlDataset(first)[0]
     assert on_disk.id == "0" and np.array_equal(on_disk.image, image)
     # A lazily loaded sample (no pixels) is written as a reference to its file.
@@ -100,7 +98,7 @@ def _index_with_bad_text(tmp_path):
 
 
 def test_bad_text_is_skipped_and_counted_with_file_and_line(tmp_path):
-    from jarvl.data.errors import BadRecord, SkipStats
+    from jarvl.data.bad_records import BadRecord, SkipStats
     from jarvl.data.loader import SafeDataset
 
     path = _index_with_bad_text(tmp_path)

@@ -28,16 +28,12 @@ NLGEVAL_REFS = [
 
 def test_nlgeval_corpus_published_values():
     assert cider_d(NLGEVAL_HYP, NLGEVAL_REFS) == pytest.approx(1.242192, abs=1e-6)
-    assert corpus_bleu(NLGEVAL_HYP, NLGEVAL_REFS) == pytest.approx(
-        [0.55, 0.428174, 0.284043, 0.201143], abs=1e-6
-    )
+    assert corpus_bleu(NLGEVAL_HYP, NLGEVAL_REFS) == pytest.approx([0.55, 0.428174, 0.284043, 0.201143], abs=1e-6)
 
 
 def test_nlgeval_single_sentence_published_values():
     hyp, refs = ["this is a good test"], [["this is a test", "this is also a test"]]
-    assert corpus_bleu(hyp, refs) == pytest.approx(
-        [0.799999, 0.632455, 0.5108729, 0.0000903602], abs=1e-6
-    )
+    assert corpus_bleu(hyp, refs) == pytest.approx([0.799999, 0.632455, 0.5108729, 0.0000903602], abs=1e-6)
     assert cider_d(hyp, refs) == 0.0  # one image: every idf is log(1) - log(1) = 0
 
 
@@ -103,9 +99,7 @@ def test_agrees_with_pycocoevalcap(seed, num_images):
     want_cider, want_cider_per_image = cider_mod.Cider().compute_score(gts, res)
     want_bleu, _ = bleu_mod.Bleu(4).compute_score(gts, res, verbose=0)
     assert cider_d(cands, refs) == pytest.approx(float(want_cider), rel=1e-6, abs=1e-6)
-    assert cider_d_scores(cands, refs) == pytest.approx(
-        [float(s) for s in want_cider_per_image], rel=1e-6, abs=1e-6
-    )
+    assert cider_d_scores(cands, refs) == pytest.approx([float(s) for s in want_cider_per_image], rel=1e-6, abs=1e-6)
     assert corpus_bleu(cands, refs) == pytest.approx(want_bleu, rel=1e-6, abs=1e-6)
 
 

@@ -12,17 +12,13 @@ from jarvl.evaluation.metrics import (
 )
 
 
-@pytest.mark.parametrize(
-    "raw, expected", [(" Yes. ", "yes"), ("Red", "red"), ("3.5", "3.5"), ("no .", "no"), ("", "")]
-)
+@pytest.mark.parametrize("raw, expected", [(" Yes. ", "yes"), ("Red", "red"), ("3.5", "3.5"), ("no .", "no"), ("", "")])
 def test_normalize_answer(raw, expected):
     assert normalize_answer(raw) == expected
 
 
 def test_exact_match_by_group():
-    result = exact_match_by_group(
-        ["a", "B.", "c", "x"], ["a", "b", "d", "x"], ["g1", "g1", "g2", "g2"]
-    )
+    result = exact_match_by_group(["a", "B.", "c", "x"], ["a", "b", "d", "x"], ["g1", "g1", "g2", "g2"])
     assert result == {"overall": 0.75, "per_group": {"g1": 1.0, "g2": 0.5}}
     assert exact_match_by_group(["a", "B."], ["a", "b"]) == {"overall": 1.0, "per_group": {}}
     assert exact_match_by_group(["a", "B."], ["a", "b"], normalize=None)["overall"] == 0.5
@@ -61,9 +57,7 @@ def test_snli_ve_per_label():
     preds = ["entailment", "neutral", "Contradiction", "entailment", "maybe"]
     labels = ["entailment", "entailment", "contradiction", "neutral", "neutral"]
     result = snli_ve_accuracy(preds, labels)
-    assert result == pytest.approx(
-        {"overall": 2 / 5, "entailment": 1 / 2, "neutral": 0.0, "contradiction": 1.0}
-    )
+    assert result == pytest.approx({"overall": 2 / 5, "entailment": 1 / 2, "neutral": 0.0, "contradiction": 1.0})
 
 
 def test_snli_ve_rejects_unknown_gold_labels():

@@ -35,9 +35,7 @@ def test_period_strip_stops_after_32_removals():
     assert process_punctuation(text).count(".") == 39 - 32
 
 
-@pytest.mark.parametrize(
-    "matches, expected", [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)]
-)
+@pytest.mark.parametrize("matches, expected", [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)])
 def test_leave_one_out_scoring(matches, expected):
     # k of 10 match: k annotators see k-1 others and 10-k see k, so the score is
     # (k * min(1, (k-1)/3) + (10-k) * min(1, k/3)) / 10.
@@ -98,9 +96,7 @@ def test_vqa_evaluate_breakdowns():
     assert result["per_question"] == pytest.approx({1: 1.0, 2: 0.6, 3: 0.0, 4: 0.0})
     assert result["overall"] == pytest.approx(1.6 / 4)
     assert result["per_answer_type"] == pytest.approx({"yes/no": 0.5, "number": 0.6, "other": 0.0})
-    assert result["per_question_type"] == pytest.approx(
-        {"is the": 0.5, "how many": 0.6, "what color": 0.0}
-    )
+    assert result["per_question_type"] == pytest.approx({"is the": 0.5, "how many": 0.6, "what color": 0.0})
 
 
 def test_vqa_evaluate_fails_loudly_on_missing_predictions():

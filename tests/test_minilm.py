@@ -59,11 +59,22 @@ def test_trains_a_few_steps_with_its_own_tokenizer(tmp_path):
     from jarvl.train.logger import read_metrics
     from jarvl.train.trainer import Trainer
 
-    cfg = build_experiment({}, [
-        f"model.text.backbone={minilm_path()}", "data.train=synthetic:vqa:train?n=64", "data.val=", "run.max_steps=3",
-        "data.batch_size=8", "run.log_every=1", "run.eval_every=0", "run.checkpoint_every=0", "run.progress=false",
-        "data.num_workers=0", "optim.warmup_steps=1",
-    ])
+    cfg = build_experiment(
+        {},
+        [
+            f"model.text.backbone={minilm_path()}",
+            "data.train=synthetic:vqa:train?n=64",
+            "data.val=",
+            "run.max_steps=3",
+            "data.batch_size=8",
+            "run.log_every=1",
+            "run.eval_every=0",
+            "run.checkpoint_every=0",
+            "run.progress=false",
+            "data.num_workers=0",
+            "optim.warmup_steps=1",
+        ],
+    )
     trainer = Trainer(cfg, tmp_path / "run")
     assert trainer.model.cfg.text.vocab_size == 30522 and trainer.tokenizer.bos_id == 101  # [CLS]
     before = trainer.model.text_encoder.model.embeddings.word_embeddings.weight.detach().clone()

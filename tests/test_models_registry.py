@@ -6,12 +6,13 @@ import copy
 import functools
 
 import torch
-
 from conftest import random_batch, small_config
+
+from jarvl.blocks.layers import tanh_gates
 from jarvl.models import JARVLModel, load_model, save_model
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _built(preset: str, fusion: str) -> JARVLModel:
     torch.manual_seed(0)
     return JARVLModel(small_config(preset, fusion))
@@ -22,9 +23,8 @@ def _model(preset: str, fusion: str, gate: float | None = None) -> JARVLModel:
     model = copy.deepcopy(_built(preset, fusion)).eval()
     if gate is not None:
         with torch.no_grad():
-            for name, p in model.named_parameters():
-                if name.endswith(".gate"):
-                    p.fill_(gate)
+            for g in tanh_gates(model).values():
+                g.gate.fill_(gate)
     return model
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jarvl.data.concat import record_text
 from jarvl.data.readers.noisy import NoisyDataset
 from jarvl.data.registry import open_dataset
 from jarvl.data.schema import Sample
-from jarvl.train.setup import record_text
 
 CLEAN = "synthetic:caption:train?n=400&seed=2"
 

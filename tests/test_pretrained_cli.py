@@ -23,17 +23,47 @@ pytestmark = pytest.mark.slow
 def jarvl(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "jarvl.cli.main", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "jarvl.cli.main", *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}
+    )
 
 
 def train(out, vision, text, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return jarvl(
-        "train", "--out", str(out), "--model", "tiny", "--fusion", "jar", "--train", "synthetic:vqa:train?n=200",
-        "--val", "synthetic:vqa:val?n=16", "--max-steps", "6", "--batch-size", "8", "--quiet",
-        "--set", f"model.text.backbone={text}", "--set", f"model.vision.backbone={vision}",
-        "--set", "model.vision.freeze=last_1", "--set", "data.num_workers=0", "--set", "run.eval_samples=16",
-        "--set", "run.checkpoint_every=3", "--set", "run.eval_every=0", "--set", "optim.warmup_steps=2", *extra, env=env,
+        "train",
+        "--out",
+        str(out),
+        "--model",
+        "tiny",
+        "--fusion",
+        "jar",
+        "--train",
+        "synthetic:vqa:train?n=200",
+        "--val",
+        "synthetic:vqa:val?n=16",
+        "--max-steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--set",
+        f"model.text.backbone={text}",
+        "--set",
+        f"model.vision.backbone={vision}",
+        "--set",
+        "model.vision.freeze=last_1",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "run.eval_samples=16",
+        "--set",
+        "run.checkpoint_every=3",
+        "--set",
+        "run.eval_every=0",
+        "--set",
+        "optim.warmup_steps=2",
+        *extra,
+        env=env,
     )
 
 
@@ -87,11 +117,41 @@ def test_torchrun_two_processes_on_pretrained_towers(tmp_path):
 
     vision, text = hf_towers.save_siglip_vision(tmp_path / "siglip"), hf_towers.save_t5(tmp_path / "t5")
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29527", "-m", "jarvl.cli.main",
-        "train", "--out", str(tmp_path / "ddp"), "--model", "tiny", "--fusion", "perceiver", "--train", "synthetic:vqa:train?n=200",
-        "--val", "synthetic:vqa:val?n=8", "--max-steps", "3", "--batch-size", "8", "--quiet",
-        "--set", f"model.vision.backbone={vision}", "--set", f"model.text.backbone={text}", "--set", "model.text.freeze=last_1",
-        "--set", "data.num_workers=0", "--set", "run.threads=1", "--set", "run.eval_samples=8",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29527",
+        "-m",
+        "jarvl.cli.main",
+        "train",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--model",
+        "tiny",
+        "--fusion",
+        "perceiver",
+        "--train",
+        "synthetic:vqa:train?n=200",
+        "--val",
+        "synthetic:vqa:val?n=8",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--set",
+        f"model.vision.backbone={vision}",
+        "--set",
+        f"model.text.backbone={text}",
+        "--set",
+        "model.text.freeze=last_1",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "run.threads=1",
+        "--set",
+        "run.eval_samples=8",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]

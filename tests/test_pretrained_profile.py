@@ -31,8 +31,10 @@ def tower_flops(b: int, t: int) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     root = tmp_path_factory.mktemp("towers")
-    cfg = apply_overrides(get_preset("tiny", "jar"), [f"vision.backbone={hf_towers.save_vit(root / 'vit')}",
-                                                      f"text.backbone={hf_towers.save_bert(root / 'bert')}"])
+    cfg = apply_overrides(
+        get_preset("tiny", "jar"),
+        [f"vision.backbone={hf_towers.save_vit(root / 'vit')}", f"text.backbone={hf_towers.save_bert(root / 'bert')}"],
+    )
     return JARVLModel(cfg)
 
 
@@ -75,8 +77,24 @@ def test_profile_cli_on_a_training_config(tmp_path):
     vit, bert = hf_towers.save_vit(tmp_path / "vit"), hf_towers.save_bert(tmp_path / "bert")
     exp = tmp_path / "exp.yaml"
     exp.write_text(f"model:\n  preset: tiny\n  fusion: {{name: perceiver}}\n  vision: {{backbone: {vit}, freeze: true}}\n")
-    out = subprocess.run([sys.executable, "-m", "jarvl.cli.main", "profile", "--config", str(exp), "--set", f"model.text.backbone={bert}",
-                          "--json", "--no-timing", "--no-isolate"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jarvl.cli.main",
+            "profile",
+            "--config",
+            str(exp),
+            "--set",
+            f"model.text.backbone={bert}",
+            "--json",
+            "--no-timing",
+            "--no-isolate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     (record,) = json.loads(out.stdout)
     assert record["fusion"] == "perceiver" and record["image_size"] == 32 and record["image_tokens"] == 17
@@ -85,6 +103,10 @@ def test_profile_cli_on_a_training_config(tmp_path):
 
 
 def test_profile_cli_bad_backbone_is_one_line(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "jarvl.cli.main", "profile", "--model", "tiny", "--set", f"vision.backbone={tmp_path}/none"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "jarvl.cli.main", "profile", "--model", "tiny", "--set", f"vision.backbone={tmp_path}/none"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 2 and f"{tmp_path}/none: no such directory" in out.stderr and "Traceback" not in out.stderr

@@ -10,6 +10,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import probes  # noqa: E402
+
 from jarvl.data.synthetic.dataset import SyntheticDataset  # noqa: E402
 
 

@@ -8,12 +8,21 @@ import os
 import numpy as np
 import pytest
 from fixtures import (
-    GQA_ITEMS, KARPATHY, SNLI_VE_ITEMS, VQA_ITEMS, build_coco_karpathy, build_coco_official, build_gqa,
-    build_snli_ve, build_vqa2, build_wds, write,
+    GQA_ITEMS,
+    KARPATHY,
+    SNLI_VE_ITEMS,
+    VQA_ITEMS,
+    build_coco_karpathy,
+    build_coco_official,
+    build_gqa,
+    build_snli_ve,
+    build_vqa2,
+    build_wds,
+    write,
 )
 
-from jarvl.data.errors import BadRecord
-from jarvl.data.registry import open_dataset, parse_spec
+from jarvl.data.bad_records import BadRecord
+from jarvl.data.registry import DatasetSpec, open_dataset
 from jarvl.data.schema import Sample
 
 
@@ -28,7 +37,9 @@ from jarvl.data.schema import Sample
     ],
 )
 def test_specs_parse(spec, parsed):
-    assert parse_spec(spec) == parsed
+    s = DatasetSpec.parse(spec)
+    assert (s.format, s.path, s.split, s.options) == parsed
+    assert DatasetSpec.parse(str(s)) == s
 
 
 def _check_image(sample: Sample) -> None:
@@ -94,7 +105,11 @@ def test_coco_karpathy(tmp_path):
     assert (s.prompt, s.target, s.task) == ("describe the image.", "A man rides a horse.", "caption")
     assert s.answers == KARPATHY[0][2] and s.meta["image_id"] == 1
     per_caption = open_dataset(f"coco-captions:{tmp_path}:train?per_caption=1")
-    assert [per_caption.record(i).target for i in range(len(per_caption))] == ["A man rides a horse.", "A person on a horse.", "Two cats on a sofa."]
+    assert [per_caption.record(i).target for i in range(len(per_caption))] == [
+        "A man rides a horse.",
+        "A person on a horse.",
+        "Two cats on a sofa.",
+    ]
     assert per_caption.record(1).id == "1/1" and per_caption.record(1).answers == KARPATHY[0][2]
     val = open_dataset(f"coco-captions:{tmp_path}:val")
     assert len(val) == 1 and val[0].image_path.endswith("val2014/COCO_val2014_000000000003.jpg")

@@ -31,12 +31,34 @@ def run(tmp_path_factory):
     root = tmp_path_factory.mktemp("vqa2")
     ok("data", "synth", "--format", "vqa2", "--split", "train", "--n", "200", "--out", str(root / "train"))
     ok("data", "synth", "--format", "vqa2", "--split", "val", "--n", "40", "--seed", "1", "--out", str(root / "val"))
-    ok("train", "--out", str(root / "run"), "--model", "tiny", "--train", f"vqa2:{root / 'train'}:train2014",
-       "--val", f"vqa2:{root / 'val'}:val2014", "--max-steps", "12", "--batch-size", "16", "--quiet",
-       "--set", "data.num_workers=0", "--set", "data.tokenizer_samples=200", "--set", "run.eval_samples=40",
-       # No warm-up and a high rate: 12 steps learn a majority answer (6 sometimes predict only EOS), so the
-       # accuracies compared are not all 0.
-       "--lr", "3e-3", "--set", "optim.warmup_steps=1")
+    ok(
+        "train",
+        "--out",
+        str(root / "run"),
+        "--model",
+        "tiny",
+        "--train",
+        f"vqa2:{root / 'train'}:train2014",
+        "--val",
+        f"vqa2:{root / 'val'}:val2014",
+        "--max-steps",
+        "12",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "data.tokenizer_samples=200",
+        "--set",
+        "run.eval_samples=40",
+        # No warm-up and a high rate: 12 steps learn a majority answer (6 sometimes predict only EOS), so the
+        # accuracies compared are not all 0.
+        "--lr",
+        "3e-3",
+        "--set",
+        "optim.warmup_steps=1",
+    )
     summary = json.loads((root / "run" / "summary.json").read_text())
     assert summary["steps"] == 12 and summary["samples"] == 192 and summary["skips"]["skipped"] == 0
     assert summary["final"]["n"] == 40
@@ -97,7 +119,17 @@ def test_snli_ve_results_file_and_accuracy_match_score(run, tmp_path):
 
 def test_test_split_writes_results_without_metrics(run, tmp_path):
     build_vqa2(tmp_path / "test", split="test2015", annotated=False)
-    report = json.loads(ok("eval", "--checkpoint", str(run / "run"), "--data", f"vqa2:{tmp_path / 'test'}:test2015",
-                           "--results", str(tmp_path / "submit.json"), "--json").stdout)
+    report = json.loads(
+        ok(
+            "eval",
+            "--checkpoint",
+            str(run / "run"),
+            "--data",
+            f"vqa2:{tmp_path / 'test'}:test2015",
+            "--results",
+            str(tmp_path / "submit.json"),
+            "--json",
+        ).stdout
+    )
     assert report["official"] == {"format": "vqa2", "results": str(tmp_path / "submit.json"), "n": 4, "unanswered": 0}
     assert len(json.loads((tmp_path / "submit.json").read_text())) == 4

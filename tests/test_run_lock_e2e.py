@@ -19,9 +19,27 @@ from jarvl.train.rundir import lock_holder
 pytestmark = pytest.mark.slow
 
 ARGS = [
-    "--model", "tiny", "--fusion", "jar", "--train", "synthetic:vqa:train?n=500", "--batch-size", "4", "--quiet",
-    "--set", "data.val=", "--set", "data.num_workers=0", "--set", "run.threads=1", "--set", "run.eval_every=0",
-    "--set", "data.tokenizer_samples=200", "--set", "run.log_every=1",
+    "--model",
+    "tiny",
+    "--fusion",
+    "jar",
+    "--train",
+    "synthetic:vqa:train?n=500",
+    "--batch-size",
+    "4",
+    "--quiet",
+    "--set",
+    "data.val=",
+    "--set",
+    "data.num_workers=0",
+    "--set",
+    "run.threads=1",
+    "--set",
+    "run.eval_every=0",
+    "--set",
+    "data.tokenizer_samples=200",
+    "--set",
+    "run.log_every=1",
 ]
 
 
@@ -64,9 +82,13 @@ def in_process(out, *extra: str) -> tuple[int, str]:
 
 def test_second_training_into_the_same_out_refuses_naming_the_first(tmp_path):
     run = tmp_path / "run"
-    first = subprocess.Popen(command(run, "--max-steps", "100000", "--set", "run.checkpoint_every=0"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             preexec_fn=lambda: os.nice(19))  # it only has to hold the lock: let the others have the CPU
+    first = subprocess.Popen(
+        command(run, "--max-steps", "100000", "--set", "run.checkpoint_every=0"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.nice(19),
+    )  # it only has to hold the lock: let the others have the CPU
     try:
         deadline = time.time() + 120
         while not lock_holder(run).startswith(f"PID {first.pid} "):  # the first run has claimed the directory

@@ -20,8 +20,17 @@ from jarvl.train.rundir import LOCK_FILE, RunDir, RunDirBusy, RunDirError
 from jarvl.train.trainer import Trainer
 
 TINY = [
-    "data.train=synthetic:vqa:train?n=200", "data.val=", "data.batch_size=4", "data.num_workers=0", "data.tokenizer_samples=200",
-    "run.max_steps=8", "run.log_every=1", "run.checkpoint_every=4", "run.eval_every=0", "run.progress=false", "run.threads=1",
+    "data.train=synthetic:vqa:train?n=200",
+    "data.val=",
+    "data.batch_size=4",
+    "data.num_workers=0",
+    "data.tokenizer_samples=200",
+    "run.max_steps=8",
+    "run.log_every=1",
+    "run.checkpoint_every=4",
+    "run.eval_every=0",
+    "run.progress=false",
+    "run.threads=1",
     "optim.warmup_steps=2",
 ]
 

@@ -6,8 +6,17 @@ import json
 
 import pytest
 from fixtures import (
-    GQA_ITEMS, KARPATHY, PRED_GQA, PRED_VQA, SNLI_VE_ITEMS, VQA_EXPECTED, build_coco_karpathy, build_gqa, build_snli_ve,
-    build_vqa2, write,
+    GQA_ITEMS,
+    KARPATHY,
+    PRED_GQA,
+    PRED_VQA,
+    SNLI_VE_ITEMS,
+    VQA_EXPECTED,
+    build_coco_karpathy,
+    build_gqa,
+    build_snli_ve,
+    build_vqa2,
+    write,
 )
 
 from jarvl.cli.main import main

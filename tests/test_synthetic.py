@@ -10,7 +10,7 @@ import pytest
 
 from jarvl.cli.main import main
 from jarvl.config import from_dict, to_dict
-from jarvl.data.jsonl import JsonlDataset
+from jarvl.data.readers.jsonl import JsonlDataset
 from jarvl.data.synthetic import FAMILIES, Obj, Scene, SynthConfig, SyntheticDataset, render_scene
 from jarvl.data.synthetic.caption import caption_text
 from jarvl.data.synthetic.config import COLORS, CONDITIONS
@@ -127,9 +127,7 @@ def test_hand_built_scene_has_the_right_answers():
     }
     for statement, label in statements.items():
         assert entailment_label(scene, statement) == label, statement
-    assert caption_text(scene.objects) == (
-        "a large red circle, a small blue square, a large purple triangle and a small red square."
-    )
+    assert caption_text(scene.objects) == ("a large red circle, a small blue square, a large purple triangle and a small red square.")
     image = render_scene(scene)
     for o in scene.objects:
         assert tuple(image[o.y, o.x]) == COLORS[o.color]
@@ -165,8 +163,7 @@ def test_answers_are_balanced_within_each_family(vqa_train):
             assert all(0.09 < s < 0.2 for s in share.values()), share
         else:
             assert max(share.values()) < 0.35, (family, share)
-    labels = collections.Counter(SyntheticDataset("entailment", "train", 900).item(i).target
-                                 for i in range(900))
+    labels = collections.Counter(SyntheticDataset("entailment", "train", 900).item(i).target for i in range(900))
     assert all(0.28 < n / 900 < 0.39 for n in labels.values()), labels
 
 
@@ -203,8 +200,24 @@ def test_language_prior_is_weak(vqa_train):
 
 def test_cli_writes_the_synthetic_dataset(tmp_path, capsys):
     out = tmp_path / "synth"
-    args = ["data", "synth", "--out", str(out), "--n", "12", "--split", "comp", "--seed", "2",
-            "--min-objects", "2", "--max-objects", "3", "--image-size", "32"]
+    args = [
+        "data",
+        "synth",
+        "--out",
+        str(out),
+        "--n",
+        "12",
+        "--split",
+        "comp",
+        "--seed",
+        "2",
+        "--min-objects",
+        "2",
+        "--max-objects",
+        "3",
+        "--image-size",
+        "32",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "wrote 12 vqa samples" in printed and "per family:" in printed

@@ -22,9 +22,26 @@ def trained(tmp_path_factory):
     data = root / "data"
     assert jarvl("data", "synth", "--out", str(data), "--n", "300", "--split", "train").returncode == 0
     out = jarvl(
-        "train", "--out", str(root / "run"), "--model", "tiny", "--fusion", "jar", "--train", f"jsonl:{data}",
-        "--val", "synthetic:vqa:val?n=30", "--max-steps", "8", "--batch-size", "16", "--quiet",
-        "--set", "data.num_workers=0", "--set", "run.eval_samples=30",
+        "train",
+        "--out",
+        str(root / "run"),
+        "--model",
+        "tiny",
+        "--fusion",
+        "jar",
+        "--train",
+        f"jsonl:{data}",
+        "--val",
+        "synthetic:vqa:val?n=30",
+        "--max-steps",
+        "8",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "run.eval_samples=30",
     )
     assert out.returncode == 0, out.stderr
     return root
@@ -91,13 +108,24 @@ def test_unknown_yaml_key_is_a_clear_error(tmp_path):
 
 
 def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypatch):
-    from jarvl.train.checkpoint import checkpoint_path
+    from jarvl.checkpoint_layout import checkpoint_path
     from jarvl.train.config import build_experiment
     from jarvl.train.trainer import NonFiniteLoss, Trainer
 
-    cfg = build_experiment({}, ["data.train=synthetic:vqa:train?n=400", "data.val=", "run.max_steps=6", "data.batch_size=8",
-                                "run.checkpoint_every=2", "run.eval_every=0", "run.progress=false", "data.num_workers=0",
-                                "data.tokenizer_samples=200"])
+    cfg = build_experiment(
+        {},
+        [
+            "data.train=synthetic:vqa:train?n=400",
+            "data.val=",
+            "run.max_steps=6",
+            "data.batch_size=8",
+            "run.checkpoint_every=2",
+            "run.eval_every=0",
+            "run.progress=false",
+            "data.num_workers=0",
+            "data.tokenizer_samples=200",
+        ],
+    )
     trainer = Trainer(cfg, tmp_path / "run")
     real_forward = trainer.model.forward
     calls = {"n": 0}
@@ -122,20 +150,51 @@ def test_non_finite_loss_stops_with_step_and_keeps_checkpoint(tmp_path, monkeypa
 def test_init_from_starts_from_the_other_runs_weights_and_tokenizer(trained, tmp_path):
     from safetensors.torch import load_file
 
-    from jarvl.train.checkpoint import checkpoint_path
+    from jarvl.checkpoint_layout import checkpoint_path
 
     out = jarvl(
-        "train", "--out", str(tmp_path / "ft"), "--init-from", str(trained / "run"), "--model", "tiny", "--fusion", "jar",
-        "--train", "synthetic:vqa:train?n=200", "--val", "synthetic:vqa:val?n=10", "--max-steps", "0", "--quiet",
-        "--set", "data.num_workers=0", "--set", "run.eval_samples=10",
+        "train",
+        "--out",
+        str(tmp_path / "ft"),
+        "--init-from",
+        str(trained / "run"),
+        "--model",
+        "tiny",
+        "--fusion",
+        "jar",
+        "--train",
+        "synthetic:vqa:train?n=200",
+        "--val",
+        "synthetic:vqa:val?n=10",
+        "--max-steps",
+        "0",
+        "--quiet",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "run.eval_samples=10",
     )
     assert out.returncode == 0, out.stderr
     source = load_file(str(checkpoint_path(trained / "run") / "model.safetensors"))
     started = load_file(str(checkpoint_path(tmp_path / "ft") / "model.safetensors"))
     assert all((source[k] == started[k]).all() for k in source)
     assert (checkpoint_path(tmp_path / "ft") / "tokenizer.json").read_text() == (trained / "run" / "tokenizer.json").read_text()
-    other = jarvl("train", "--out", str(tmp_path / "bad"), "--init-from", str(trained / "run"), "--fusion", "concat",
-                  "--train", "synthetic:vqa:train?n=200", "--max-steps", "0", "--quiet", "--set", "data.num_workers=0")
+    other = jarvl(
+        "train",
+        "--out",
+        str(tmp_path / "bad"),
+        "--init-from",
+        str(trained / "run"),
+        "--fusion",
+        "concat",
+        "--train",
+        "synthetic:vqa:train?n=200",
+        "--max-steps",
+        "0",
+        "--quiet",
+        "--set",
+        "data.num_workers=0",
+    )
     assert other.returncode == 2 and "fusion is 'jar'" in other.stderr
 
 
@@ -152,8 +211,8 @@ def test_dataset_flags_keep_commas_inside_a_spec():
 def test_run_compile_trains_through_torch_compile_with_the_same_losses(tmp_path, monkeypatch):
     """run.compile=true: the training forward goes through torch.compile (here its graph-capturing 'eager'
     backend, no code generation, so the numbers must match the plain run's); checkpoints stay loadable."""
+    from jarvl.checkpoint_layout import checkpoint_path
     from jarvl.models import load_model
-    from jarvl.train.checkpoint import checkpoint_path
     from jarvl.train.config import build_experiment
     from jarvl.train.logger import read_metrics
     from jarvl.train.trainer import Trainer
@@ -166,8 +225,18 @@ def test_run_compile_trains_through_torch_compile_with_the_same_losses(tmp_path,
         return real_compile(module, backend="eager", **kwargs)
 
     monkeypatch.setattr(torch, "compile", eager_compile)
-    base = ["data.train=synthetic:vqa:train?n=200", "data.val=", "run.max_steps=3", "data.batch_size=8", "run.log_every=1",
-            "run.checkpoint_every=0", "run.eval_every=0", "run.progress=false", "data.num_workers=0", "data.tokenizer_samples=200"]
+    base = [
+        "data.train=synthetic:vqa:train?n=200",
+        "data.val=",
+        "run.max_steps=3",
+        "data.batch_size=8",
+        "run.log_every=1",
+        "run.checkpoint_every=0",
+        "run.eval_every=0",
+        "run.progress=false",
+        "data.num_workers=0",
+        "data.tokenizer_samples=200",
+    ]
     losses = {}
     for name, extra in (("plain", []), ("compiled", ["run.compile=true"])):
         trainer = Trainer(build_experiment({}, base + extra), tmp_path / name)

@@ -16,10 +16,33 @@ from safetensors.torch import load_file
 pytestmark = pytest.mark.slow
 
 ARGS = [
-    "--model", "tiny", "--fusion", "jar", "--train", "synthetic:vqa:train?n=3000", "--max-steps", "16",
-    "--batch-size", "16", "--quiet",
-    "--set", "data.val=", "--set", "data.num_workers=0", "--set", "run.checkpoint_every=4", "--set", "run.eval_every=0",
-    "--set", "run.threads=1", "--set", "optim.warmup_steps=4", "--set", "data.tokenizer_samples=500", "--set", "run.log_every=2",
+    "--model",
+    "tiny",
+    "--fusion",
+    "jar",
+    "--train",
+    "synthetic:vqa:train?n=3000",
+    "--max-steps",
+    "16",
+    "--batch-size",
+    "16",
+    "--quiet",
+    "--set",
+    "data.val=",
+    "--set",
+    "data.num_workers=0",
+    "--set",
+    "run.checkpoint_every=4",
+    "--set",
+    "run.eval_every=0",
+    "--set",
+    "run.threads=1",
+    "--set",
+    "optim.warmup_steps=4",
+    "--set",
+    "data.tokenizer_samples=500",
+    "--set",
+    "run.log_every=2",
 ]
 
 

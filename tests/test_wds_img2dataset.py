@@ -8,16 +8,26 @@ import pytest
 import webdataset as wds
 from fixtures import image_bytes
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.registry import open_dataset
 from jarvl.data.schema import Sample
 
 
 def metadata(key: str, caption: str | None) -> dict:
     """The json img2dataset writes beside each image (its fields, with made-up values)."""
-    return {"key": key, "url": f"https://example.com/{key}.jpg", "caption": caption, "status": "success",
-            "error_message": None, "width": 12, "height": 8, "original_width": 640, "original_height": 427,
-            "exif": "{}", "sha256": "0" * 64}
+    return {
+        "key": key,
+        "url": f"https://example.com/{key}.jpg",
+        "caption": caption,
+        "status": "success",
+        "error_message": None,
+        "width": 12,
+        "height": 8,
+        "original_width": 640,
+        "original_height": 427,
+        "exif": "{}",
+        "sha256": "0" * 64,
+    }
 
 
 def write_shard(path, samples: list[dict]) -> None:
@@ -29,23 +39,41 @@ def write_shard(path, samples: list[dict]) -> None:
 
 @pytest.fixture
 def shards(tmp_path):
-    write_shard(tmp_path / "00000.tar", [
-        # the img2dataset layout: caption in txt, the same caption and metadata in json
-        {"__key__": "000000000", "jpg": image_bytes(), "txt": "A red square on white.",
-         "json": json.dumps(metadata("000000000", "A red square on white.")).encode()},
-        # txt and json disagree: the txt member is the caption
-        {"__key__": "000000001", "jpg": image_bytes(), "txt": "From the txt.",
-         "json": json.dumps(metadata("000000001", "From the json.")).encode()},
-    ])
-    write_shard(tmp_path / "00001.tar", [
-        # no txt: the json's caption
-        {"__key__": "000010000", "jpg": image_bytes(), "json": json.dumps(metadata("000010000", "Only in json.")).encode()},
-        # a task record json wins over a txt
-        {"__key__": "000010001", "jpg": image_bytes(), "txt": "ignored caption",
-         "json": json.dumps({"prompt": "what color?", "target": "red", "task": "vqa"}).encode()},
-        # metadata without any caption and no txt: a bad record, counted
-        {"__key__": "000010002", "jpg": image_bytes(), "json": json.dumps(metadata("000010002", None)).encode()},
-    ])
+    write_shard(
+        tmp_path / "00000.tar",
+        [
+            # the img2dataset layout: caption in txt, the same caption and metadata in json
+            {
+                "__key__": "000000000",
+                "jpg": image_bytes(),
+                "txt": "A red square on white.",
+                "json": json.dumps(metadata("000000000", "A red square on white.")).encode(),
+            },
+            # txt and json disagree: the txt member is the caption
+            {
+                "__key__": "000000001",
+                "jpg": image_bytes(),
+                "txt": "From the txt.",
+                "json": json.dumps(metadata("000000001", "From the json.")).encode(),
+            },
+        ],
+    )
+    write_shard(
+        tmp_path / "00001.tar",
+        [
+            # no txt: the json's caption
+            {"__key__": "000010000", "jpg": image_bytes(), "json": json.dumps(metadata("000010000", "Only in json.")).encode()},
+            # a task record json wins over a txt
+            {
+                "__key__": "000010001",
+                "jpg": image_bytes(),
+                "txt": "ignored caption",
+                "json": json.dumps({"prompt": "what color?", "target": "red", "task": "vqa"}).encode(),
+            },
+            # metadata without any caption and no txt: a bad record, counted
+            {"__key__": "000010002", "jpg": image_bytes(), "json": json.dumps(metadata("000010002", None)).encode()},
+        ],
+    )
     (tmp_path / "00000.parquet").write_bytes(b"PAR1 not read")  # img2dataset writes these beside the tars
     return str(tmp_path / "{00000..00001}.tar")
 
@@ -57,7 +85,11 @@ def test_metadata_json_never_hides_the_caption(shards):
     assert list(good) == ["000000000", "000000001", "000010000", "000010001"]
     first = good["000000000"]
     assert (first.task, first.prompt, first.target, first.answers) == (
-        "caption", "describe the image.", "A red square on white.", ["A red square on white."])
+        "caption",
+        "describe the image.",
+        "A red square on white.",
+        ["A red square on white."],
+    )
     assert first.image.shape == (8, 12, 3)
     assert good["000000001"].target == "From the txt."
     assert good["000010000"].target == "Only in json."
@@ -74,8 +106,17 @@ def test_metadata_is_kept_in_meta(shards):
 
 
 def test_a_task_record_with_a_bad_task_is_still_bad(tmp_path):
-    write_shard(tmp_path / "a.tar", [{"__key__": "k", "jpg": image_bytes(), "txt": "a caption",
-                                      "json": json.dumps({"prompt": "p", "target": "t", "task": "detect"}).encode()}])
+    write_shard(
+        tmp_path / "a.tar",
+        [
+            {
+                "__key__": "k",
+                "jpg": image_bytes(),
+                "txt": "a caption",
+                "json": json.dumps({"prompt": "p", "target": "t", "task": "detect"}).encode(),
+            }
+        ],
+    )
     items = list(open_dataset(f"wds:{tmp_path / 'a.tar'}"))
     assert len(items) == 1 and isinstance(items[0], BadRecord) and "detect" in items[0].detail
 

@@ -38,7 +38,7 @@ def write_shards(root, sizes=(8, 8), bad: str | None = "0010003") -> str:
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))
-    return str(root / ("shard-{000..%03d}.tar" % (len(sizes) - 1)))
+    return str(root / (f"shard-{{000..{len(sizes) - 1:03d}}}.tar"))
 
 
 @pytest.mark.slow
@@ -47,10 +47,34 @@ def test_train_on_shards_repeats_the_stream(tmp_path):
     # 4 steps x 8 = 32 records = two passes over 16 (one corrupt): two workers, one shard each. One
     # record in 16 is bad (6%): past the default 1% limit, which a small set now meets at once.
     out = subprocess.run(
-        [sys.executable, "-m", "jarvl.cli.main", "train", "--out", str(tmp_path / "run"), "--model", "tiny",
-         "--train", f"wds:{pattern}", "--max-steps", "4", "--batch-size", "8", "--quiet", "--set", "data.val=",
-         "--set", "data.num_workers=2", "--set", "data.tokenizer_samples=16", "--set", "data.max_bad_fraction=0.1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "jarvl.cli.main",
+            "train",
+            "--out",
+            str(tmp_path / "run"),
+            "--model",
+            "tiny",
+            "--train",
+            f"wds:{pattern}",
+            "--max-steps",
+            "4",
+            "--batch-size",
+            "8",
+            "--quiet",
+            "--set",
+            "data.val=",
+            "--set",
+            "data.num_workers=2",
+            "--set",
+            "data.tokenizer_samples=16",
+            "--set",
+            "data.max_bad_fraction=0.1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -66,14 +90,17 @@ def collate():
 
 
 def batches(pattern: str, collate, start_step: int, steps: int, **kwargs) -> list:
-    got = build_train_batches(WdsDataset(pattern), collate, batch_size=kwargs.pop("batch_size", 4), seed=0,
-                              start_step=start_step, steps=steps, **kwargs)
+    got = build_train_batches(
+        WdsDataset(pattern), collate, batch_size=kwargs.pop("batch_size", 4), seed=0, start_step=start_step, steps=steps, **kwargs
+    )
     assert got.streamed
     return list(got)
 
 
 def same(a, b) -> bool:
-    return ([s.id for s in a.samples], a.skipped, a.seen) == ([s.id for s in b.samples], b.skipped, b.seen) and torch.equal(a.images, b.images)
+    return ([s.id for s in a.samples], a.skipped, a.seen) == ([s.id for s in b.samples], b.skipped, b.seen) and torch.equal(
+        a.images, b.images
+    )
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -104,10 +131,33 @@ def test_torchrun_ranks_with_unequal_shards_finish(tmp_path):
     # Rank 1's shard holds 3 samples, rank 0's 9: the repeated streams keep both stepping to the end.
     pattern = write_shards(tmp_path / "shards", sizes=(9, 3), bad=None)
     cmd = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29518", "-m", "jarvl.cli.main",
-        "train", "--out", str(tmp_path / "run"), "--model", "tiny", "--train", f"wds:{pattern}", "--max-steps", "5",
-        "--batch-size", "8", "--quiet", "--set", "data.val=", "--set", "data.num_workers=0", "--set", "run.threads=1",
-        "--set", "data.tokenizer_samples=12",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29518",
+        "-m",
+        "jarvl.cli.main",
+        "train",
+        "--out",
+        str(tmp_path / "run"),
+        "--model",
+        "tiny",
+        "--train",
+        f"wds:{pattern}",
+        "--max-steps",
+        "5",
+        "--batch-size",
+        "8",
+        "--quiet",
+        "--set",
+        "data.val=",
+        "--set",
+        "data.num_workers=0",
+        "--set",
+        "run.threads=1",
+        "--set",
+        "data.tokenizer_samples=12",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]

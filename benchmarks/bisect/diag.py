@@ -3,7 +3,7 @@ import torch, sys
 
 from jarvl.models.presets import get_preset
 from jarvl.models.model import JARVLModel
-from jarvl.data.collate import MEAN, STD
+from jarvl.imagenet import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
 from jarvl.data.tokenizer import Tokenizer
 torch.manual_seed(0)
 d = torch.load(sys.argv[1], weights_only=True)

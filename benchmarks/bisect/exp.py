@@ -3,7 +3,7 @@ import argparse, json, sys, time, torch, numpy as np
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
 from jarvl.models.presets import get_preset
 from jarvl.data.tokenizer import Tokenizer
-from jarvl.data.collate import MEAN, STD
+from jarvl.imagenet import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
 from jarvl.config import apply_overrides
 
 p = argparse.ArgumentParser()

@@ -48,7 +48,7 @@ class FiLM(nn.Module):
 from jarvl.models.text_encoder import TextEncoder
 from jarvl.models.image_encoder import ImageEncoder
 from jarvl.models.decoder import Decoder
-from jarvl.models.layers import init_weights
+from jarvl.blocks.layers import init_weights
 
 def make_stem(words, width, patch):
     """JAR's ConvStem with the changes named in ``words``: ``gnc`` per-channel GroupNorm, ``bn`` BatchNorm,

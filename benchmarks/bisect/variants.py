@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from jarvl.models.fusions.gated import GatedCrossAttention
-from jarvl.models.layers import init_weights
+from jarvl.blocks.layers import init_weights
 from jarvl.models.model import JARVLModel
 
 
@@ -109,7 +109,7 @@ class OraclePix(Oracle):
 
 def linear_colour(oracle, width):
     """The oracle's colour as a linear map of its normalised RGB (as a linear stem sees it), not a category."""
-    from jarvl.data.collate import MEAN, STD
+    from jarvl.imagenet import IMAGENET_MEAN as MEAN, IMAGENET_STD as STD
     from jarvl.data.synthetic.config import COLORS
 
     rgb = (torch.tensor(list(COLORS.values())).float() - torch.tensor(MEAN)) / torch.tensor(STD)

@@ -7,10 +7,11 @@ closest valid one (STYLE.md rule 5), so a typo never silently falls back to a de
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from typing import Any, TypeVar
+
+from jarvl.registry import closest
 
 T = TypeVar("T")
 
@@ -26,14 +27,14 @@ def _suggest(key: str, cls: type, prefix: str = "") -> str:
     ``cls`` itself, else the closest field of a nested section (``lr`` -> ``optim.lr``).
     """
     own = list(typing.get_type_hints(cls))
-    close = difflib.get_close_matches(key, own, n=1, cutoff=0.5)
+    close = closest(key, own, cutoff=0.5)
     if close:
-        return f"; did you mean '{prefix}{close[0]}'?"
+        return f"; did you mean '{prefix}{close}'?"
     nested = _dotted_keys(cls)
     by_leaf = {k.rsplit(".", 1)[-1]: k for k in reversed(nested)}  # the shallowest wins a tie
-    close = difflib.get_close_matches(key, list(by_leaf), n=1, cutoff=0.75)
+    close = closest(key, by_leaf, cutoff=0.75)
     if close:
-        return f"; did you mean '{prefix}{by_leaf[close[0]]}'?"
+        return f"; did you mean '{prefix}{by_leaf[close]}'?"
     return f"; valid keys: {', '.join(prefix + k for k in sorted(own))}"
 
 

@@ -1,18 +1,49 @@
-"""Load a trained checkpoint and answer: batches for evaluation, one image + question for ``predict``."""
+"""Load a trained checkpoint and answer: batches for evaluation, one image + question for ``predict``.
+
+Also the two pieces a trainer shares with it: the collate function a model config implies, and
+the predict function (batch -> generated strings) evaluators are handed instead of a model.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from jarvl.data.collate import Batch
+from jarvl.blocks.config import ModelConfig
+from jarvl.checkpoint_layout import checkpoint_path, load_tokenizer
+from jarvl.data.collate import Batch, Collator
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
 from jarvl.models.weights import load_model
-from jarvl.train.checkpoint import checkpoint_path
-from jarvl.train.setup import make_collator
+
+
+def make_collator(cfg: ModelConfig, tokenizer: Tokenizer) -> Collator:
+    """The collate function for ``cfg``: its image size and preprocessing, its text lengths."""
+    v = cfg.vision
+    return Collator(tokenizer, v.image_size, cfg.text.max_len, cfg.decoder.max_len, mean=v.mean, std=v.std, crop=v.crop)
+
+
+def predict_fn(
+    model: torch.nn.Module,
+    tokenizer: Tokenizer,
+    device: torch.device | str,
+    num_beams: int = 1,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+) -> Callable[[Batch], list[str]]:
+    """Batch -> generated text for every kept sample (``num_beams`` 1 = greedy), under ``autocast()``."""
+
+    @torch.no_grad()
+    def predict(batch: Batch) -> list[str]:
+        b = batch.to(device)
+        with autocast():
+            ids = model.generate(b.images, b.text_ids, b.text_mask, num_beams=num_beams)
+        return tokenizer.decode_batch(ids.tolist())
+
+    return predict
 
 
 class Predictor:
@@ -29,16 +60,13 @@ class Predictor:
         self.device = resolve_device(device)
         self.path = checkpoint_path(checkpoint)
         self.model = load_model(self.path).to(self.device).eval()
-        self.tokenizer = Tokenizer.load(self.path / "tokenizer.json")
+        self.tokenizer = load_tokenizer(self.path)
         self.collate = make_collator(self.model.cfg, self.tokenizer)
         self.num_beams = num_beams
 
-    @torch.no_grad()
     def predict_batch(self, batch: Batch) -> list[str]:
         """Generated text for every sample kept in ``batch``."""
-        b = batch.to(self.device)
-        ids = self.model.generate(b.images, b.text_ids, b.text_mask, num_beams=self.num_beams)
-        return self.tokenizer.decode_batch(ids.tolist())
+        return predict_fn(self.model, self.tokenizer, self.device, self.num_beams)(batch)
 
     def answer(self, image: np.ndarray, prompt: str) -> str:
         """Answer one ``prompt`` about one uint8[H, W, 3] image."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from jarvl.cli.arguments import SEED, check_output_dir, int_in
-
 from jarvl.data.export_vqa2 import write_vqa2
-from jarvl.data.jsonl import write_jsonl_dataset
+from jarvl.data.readers.jsonl import write_jsonl_dataset
 from jarvl.data.schema import TASKS, Sample
 from jarvl.data.synthetic import SPLITS, SynthConfig, SyntheticDataset
 
@@ -39,22 +38,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", choices=TASKS, default="vqa", help="which task (default: vqa)")
     p.add_argument("--n", type=int_in(1), default=1000, help="number of samples (default: 1000)")
     p.add_argument(
-        "--split", choices=SPLITS, default="train",
+        "--split",
+        choices=SPLITS,
+        default="train",
         help="train/val/test (condition A) or comp (held-out shape-colour pairs); default: train",
     )
     p.add_argument("--seed", type=SEED, default=0, help="dataset seed (default: 0)")
     defaults = SynthConfig()
-    p.add_argument("--min-objects", type=int_in(1, 64), default=defaults.min_objects,
-                   help=f"fewest objects per image (default: {defaults.min_objects})")
-    p.add_argument("--max-objects", type=int_in(1, 64), default=defaults.max_objects,
-                   help=f"most objects per image (default: {defaults.max_objects})")
-    p.add_argument("--image-size", type=int_in(16, 4096), default=defaults.image_size,
-                   help=f"image side in pixels (default: {defaults.image_size})")
-    p.add_argument("--format", choices=sorted(EXPORTERS), default="jsonl",
-                   help="on-disk format (default: jsonl, see jarvl.data.jsonl; vqa2: jarvl.data.export_vqa2)")
-    p.add_argument("--vqa-split", metavar="NAME",
-                   help="split name in the VQA v2 file names with --format vqa2 "
-                   "(default: train2014 for --split train, val2014 otherwise)")
+    p.add_argument(
+        "--min-objects",
+        type=int_in(1, 64),
+        default=defaults.min_objects,
+        help=f"fewest objects per image (default: {defaults.min_objects})",
+    )
+    p.add_argument(
+        "--max-objects", type=int_in(1, 64), default=defaults.max_objects, help=f"most objects per image (default: {defaults.max_objects})"
+    )
+    p.add_argument(
+        "--image-size", type=int_in(16, 4096), default=defaults.image_size, help=f"image side in pixels (default: {defaults.image_size})"
+    )
+    p.add_argument(
+        "--format",
+        choices=sorted(EXPORTERS),
+        default="jsonl",
+        help="on-disk format (default: jsonl, see jarvl.data.readers.jsonl; vqa2: jarvl.data.export_vqa2)",
+    )
+    p.add_argument(
+        "--vqa-split",
+        metavar="NAME",
+        help="split name in the VQA v2 file names with --format vqa2 (default: train2014 for --split train, val2014 otherwise)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
     p.set_defaults(func=synth)
 
@@ -62,9 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def synth(args: argparse.Namespace) -> int:
     """Generate ``args.n`` synthetic samples, export them, print how many per family."""
     check_output_dir(args.out, "--out")
-    config = SynthConfig(
-        min_objects=args.min_objects, max_objects=args.max_objects, image_size=args.image_size
-    )
+    config = SynthConfig(min_objects=args.min_objects, max_objects=args.max_objects, image_size=args.image_size)
     dataset = SyntheticDataset(args.task, args.split, args.n, args.seed, config)
     families: collections.Counter[str] = collections.Counter()
 

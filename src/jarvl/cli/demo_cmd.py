@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from jarvl.cli.arguments import SEED, check_output_dir, float_in, int_in
@@ -22,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--minutes", type=float_in(0, 24 * 60, lo_open=True), default=7.0, help="JAR's training time budget in minutes (default 7)")
+    p.add_argument(
+        "--minutes", type=float_in(0, 24 * 60, lo_open=True), default=7.0, help="JAR's training time budget in minutes (default 7)"
+    )
     p.add_argument("--compare", action="store_true", help="also train concat on the same number of samples; both curves on the plot")
     p.add_argument("--test-size", type=int_in(1), default=2000, help="held-out questions scored (default 2000)")
     p.add_argument("--seed", type=SEED, default=0)
@@ -32,11 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its report."""
-    from jarvl.demo import DemoOptions, run_demo
+    from jarvl.cli.demo import DemoOptions, run_demo
 
     check_output_dir(args.out, "--out")
 
-    results = run_demo(DemoOptions(out=Path(args.out), minutes=args.minutes, compare=args.compare, test_size=args.test_size, seed=args.seed, overrides=args.set))
+    results = run_demo(
+        DemoOptions(
+            out=Path(args.out), minutes=args.minutes, compare=args.compare, test_size=args.test_size, seed=args.seed, overrides=args.set
+        )
+    )
     print_report(results, Path(args.out))
     return 0
 
@@ -63,7 +68,12 @@ def print_report(results: dict, out: Path) -> None:
         b = base["per_family"].get(fam, 0.0)
         table.add_row(fam, *[f"{100 * a:.1f}%" for a in accs], f"{100 * b:.1f}%", f"{100 * (accs[0] - b):+.1f}")
     accs = [results["runs"][n]["test"]["accuracy"] for n in names]
-    table.add_row("[bold]overall", *[f"[bold]{100 * a:.1f}%" for a in accs], f"{100 * base['accuracy']:.1f}%", f"{100 * (accs[0] - base['accuracy']):+.1f}")
+    table.add_row(
+        "[bold]overall",
+        *[f"[bold]{100 * a:.1f}%" for a in accs],
+        f"{100 * base['accuracy']:.1f}%",
+        f"{100 * (accs[0] - base['accuracy']):+.1f}",
+    )
     table.add_row("compositional split", *[f"{100 * results['runs'][n]['comp']['accuracy']:.1f}%" for n in names], "", "")
     con.print(table)
 
@@ -75,9 +85,13 @@ def print_report(results: dict, out: Path) -> None:
     for fusion, p in prof.items():
         run = results["runs"].get(fusion)
         cost.add_row(
-            fusion, f"{p['gflops']:.4f}", f"{p['gflops'] / prof['concat']['gflops']:.2f}", f"{p['activation_mb']:.1f}",
+            fusion,
+            f"{p['gflops']:.4f}",
+            f"{p['gflops'] / prof['concat']['gflops']:.2f}",
+            f"{p['activation_mb']:.1f}",
             f"{p['activation_mb'] / prof['concat']['activation_mb']:.2f}",
-            f"{run['samples_per_s']:.0f}" if run else "-", f"{run['train_seconds'] / 60:.1f} min, {run['samples']} samples" if run else "-",
+            f"{run['samples_per_s']:.0f}" if run else "-",
+            f"{run['train_seconds'] / 60:.1f} min, {run['samples']} samples" if run else "-",
         )
     con.print(cost)
 
@@ -89,4 +103,6 @@ def print_report(results: dict, out: Path) -> None:
         ok = r["prediction"].strip() == r["target"].strip()
         ex.add_row(r["prompt"], r["prediction"], r["target"], "[green]ok" if ok else "[red]wrong")
     con.print(ex)
-    con.print(f"plot: {out / 'accuracy_vs_time.png'}   results: {out / 'demo_results.json'}   wall time: {results['wall_seconds'] / 60:.1f} min")
+    con.print(
+        f"plot: {out / 'accuracy_vs_time.png'}   results: {out / 'demo_results.json'}   wall time: {results['wall_seconds'] / 60:.1f} min"
+    )

@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
-import tempfile
-from typing import Any
 
 from jarvl.cli.arguments import BATCH, BEAMS, check_output_file, device_name, int_in
 
@@ -26,7 +22,8 @@ from jarvl.cli.arguments import BATCH, BEAMS, check_output_file, device_name, in
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``eval`` subcommand."""
     p = sub.add_parser(
-        "eval", help="evaluate a checkpoint on a dataset",
+        "eval",
+        help="evaluate a checkpoint on a dataset",
         description="Generate answers with a checkpoint and report exact-match accuracy overall, per task and per family; "
         "for vqa2, gqa, snli-ve and coco-captions also the official metric, and --results in the official results format.",
     )
@@ -44,10 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print (or write) the results."""
-    from jarvl.data.errors import SkipStats
+    from jarvl.data.bad_records import SkipStats
     from jarvl.data.loader import make_loader, stream_batches
-    from jarvl.data.registry import open_dataset, parse_spec
-    from jarvl.evaluation.generation import exact_match_report, predict_all
+    from jarvl.data.registry import DatasetSpec, open_dataset
+    from jarvl.evaluation.official import OFFICIAL, write_and_score
+    from jarvl.evaluation.predict import exact_match_report, predict_all
     from jarvl.inference import Predictor
 
     # Output paths first: a typo there must not cost a whole evaluation.
@@ -55,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.results, "--results")
     predictor = Predictor(args.checkpoint, device=args.device, num_beams=args.beams)
     dataset = open_dataset(args.data)
-    fmt = parse_spec(args.data)[0]
+    fmt = DatasetSpec.parse(args.data).format
     try:
         n = min(len(dataset), args.limit or len(dataset))
     except TypeError:  # a stream (wds): one pass, no length
@@ -63,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if n is None:
         loader = stream_batches(dataset, args.batch_size, predictor.collate, args.limit)
     else:
-        loader = make_loader(dataset, [list(range(i, min(i + args.batch_size, n))) for i in range(0, n, args.batch_size)], predictor.collate)
+        loader = make_loader(
+            dataset, [list(range(i, min(i + args.batch_size, n))) for i in range(0, n, args.batch_size)], predictor.collate
+        )
     stats, answered = SkipStats(), []
 
     def counted():
@@ -93,61 +93,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-OFFICIAL = ("vqa2", "gqa", "snli-ve", "coco-captions")
-
-
-def write_and_score(spec: str, fmt: str, dataset, n: int | None, answered: list, path: str | None) -> dict[str, Any]:
-    """Write the results file (to ``path``, else a temporary one) and score it as ``jarvl score`` does.
-
-    Returns ``{"format", "results", "n", "unanswered", <metrics>}``; no metrics when the dataset has
-    no answers (a test split) or no official metric. Predictions are listed in dataset order,
-    first ``n`` records (all of a stream's answered ones).
-    """
-    from jarvl.data.errors import BadRecord
-    from jarvl.evaluation.official import SCORERS, results_format, write_predictions
-
-    by_id = {s.id: p for s, p in answered}
-    if n is None or not hasattr(dataset, "record"):
-        samples, predictions, unanswered = [s for s, _ in answered], [p for _, p in answered], 0
-    else:
-        samples, predictions = [], []
-        for i in range(n):
-            try:
-                sample = dataset.record(i)  # labels without pixels; unusable labels: left out, as jarvl score does
-            except BadRecord:
-                continue
-            samples.append(sample)
-            predictions.append(by_id.get(sample.id, ""))
-        unanswered = sum(s.id not in by_id for s in samples)
-    out: dict[str, Any] = {"format": fmt, "results": path, "n": 0, "unanswered": unanswered}
-    with tempfile.TemporaryDirectory() as tmp:
-        written = write_predictions(fmt, samples, predictions, path or os.path.join(tmp, "results.json"))
-        rows = json.loads(written.read_text(encoding="utf-8"))
-    out["n"] = len(rows)
-    if fmt not in SCORERS or not samples or not all(s.answers for s in samples):
-        return out  # nothing to score here (a test split: submit the file to the benchmark's server)
-    # The rows as jarvl score reads them back: one per record id, first prediction kept, file order.
-    fmt_rows = results_format(fmt)
-    first: dict[str, Any] = {}
-    for s in samples:
-        first.setdefault(str(fmt_rows.record_id(s)), s)
-    keyed = {str(r[fmt_rows.id_key]): r[fmt_rows.pred_key] for r in rows}
-    metrics = SCORERS[fmt](list(first.values()), [keyed[k] for k in first], spec)
-    return {**out, **_finite(metrics)}
-
-
-def _finite(value: Any) -> Any:
-    """NaN (a group without examples) -> None, so the report is strict JSON."""
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
 def print_report(report: dict, title: str) -> None:
     """A table of accuracy overall and per family, the skips by reason, and the official metrics."""
     from rich.table import Table
 
     from jarvl.cli.console import console
+    from jarvl.evaluation.official import OFFICIAL
 
     out = console()
     out.print(f"[bold]{title}")

@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"jarvl.cli.{name}_cmd")
-        except ModuleNotFoundError as err:
-            if err.name == f"jarvl.cli.{name}_cmd":
-                continue  # not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"jarvl.cli.{name}_cmd").register(sub)
     return parser
 
 

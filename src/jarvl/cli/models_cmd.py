@@ -14,9 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the presets (with their main dimensions) and the registered fusions."""
-    from jarvl.cli.console import console
     from rich.table import Table
 
+    from jarvl.cli.console import console
     from jarvl.models import build_model, get_preset, list_fusions, list_presets
 
     table = Table(title="jarvl model presets (every preset builds with every fusion)")

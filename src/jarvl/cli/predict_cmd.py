@@ -9,7 +9,9 @@ from jarvl.cli.arguments import BEAMS, device_name
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
-    p = sub.add_parser("predict", help="answer a question about an image", description="Print the model's answer to --question about --image.")
+    p = sub.add_parser(
+        "predict", help="answer a question about an image", description="Print the model's answer to --question about --image."
+    )
     p.add_argument("--checkpoint", required=True, help="run directory or checkpoint folder")
     p.add_argument("--image", required=True, help="image file (any format Pillow reads)")
     p.add_argument("--question", required=True, help="the question (or prompt, e.g. 'describe the image.')")
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load, answer, print."""
-    from jarvl.data.errors import BadRecord
+    from jarvl.data.bad_records import BadRecord
     from jarvl.data.images import load_image
     from jarvl.inference import Predictor
 

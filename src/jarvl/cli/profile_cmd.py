@@ -33,9 +33,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int_in(1, 1000), default=3, help="timed runs for latency (median; default 3)")
     p.add_argument("--no-timing", action="store_true", help="skip latency and step time (FLOPs and memory only)")
     p.add_argument("--device", type=device_name, default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="model config override, e.g. fusion.num_tokens=32 or text.backbone=DIR (a 'model.' prefix, as in "
-                        "jarvl train, is accepted)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model config override, e.g. fusion.num_tokens=32 or text.backbone=DIR (a 'model.' prefix, as in jarvl train, is accepted)",
+    )
     p.add_argument("--no-isolate", action="store_true", help="profile in this process (peak memory then depends on order)")
     p.add_argument("--json", action="store_true", help="print one JSON list of records")
     p.set_defaults(func=run)
@@ -51,7 +55,7 @@ def model_config(base: dict | str, fusion: str, overrides: list[str]):
     from jarvl.config import apply_overrides, from_dict
     from jarvl.models import ModelConfig, get_preset
     from jarvl.models.pretrained import resolve_backbones
-    from jarvl.train.setup import backbone_tokenizer, fit_model_to_tokenizer
+    from jarvl.train.run_tokenizer import backbone_tokenizer, fit_model_to_tokenizer
 
     start = get_preset(base) if isinstance(base, str) else from_dict(ModelConfig, base)
     cfg = apply_overrides(start, [f"fusion.name={fusion}", *overrides])
@@ -84,15 +88,14 @@ def base_model(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Profile each fusion and print a table (or JSON)."""
-    from jarvl.models import list_fusions
-
     from jarvl.devices import resolve_device
+    from jarvl.models import list_fusions
 
     resolve_device(args.device)
     base = base_model(args)
     names = args.fusion or (base["fusion"]["name"] if args.config else "concat,jar")
     fusions = list_fusions() if names == "all" else [f.strip() for f in names.split(",") if f.strip()]
-    overrides = [item[len("model."):] if item.startswith("model.") else item for item in args.set]
+    overrides = [item[len("model.") :] if item.startswith("model.") else item for item in args.set]
     if args.image_size:
         overrides.append(f"vision.image_size={args.image_size}")
     for fusion in fusions:  # fail at start, not after an hour of profiling
@@ -123,22 +126,45 @@ def run(args: argparse.Namespace) -> int:
 
 def print_table(records: list[dict]) -> None:
     """A human-readable table of profile records, with each fusion's ratio to the first one."""
-    from jarvl.cli.console import console
     from rich.table import Table
+
+    from jarvl.cli.console import console
 
     r0 = base = records[0]
     table = Table(
         title=f"{r0['preset']} @ {r0['image_size']}px ({r0['image_tokens']} image tokens, {r0['text_len']} text tokens); "
         f"GFLOPs per sample (2 x MACs), memory for a batch of {r0['batch']}"
     )
-    cols = ["fusion", "GFLOPs", "x " + base["fusion"], "image", "text", "fusion", "decoder", "params", "act. MB", "x " + base["fusion"], "step peak MB", "latency ms"]
+    cols = [
+        "fusion",
+        "GFLOPs",
+        "x " + base["fusion"],
+        "image",
+        "text",
+        "fusion",
+        "decoder",
+        "params",
+        "act. MB",
+        "x " + base["fusion"],
+        "step peak MB",
+        "latency ms",
+    ]
     for c in cols:
         table.add_column(c, justify="left" if c == "fusion" else "right")
     for r in records:
         fmt = lambda v, p=1: "-" if v is None else f"{v:.{p}f}"  # noqa: E731
         table.add_row(
-            r["fusion"], fmt(r["gflops"], 2), fmt(r["gflops"] / base["gflops"], 2), fmt(r["gflops_image"], 2), fmt(r["gflops_text"], 2),
-            fmt(r["gflops_fusion"], 2), fmt(r["gflops_decoder"], 2), f"{r['params'] / 1e6:.1f}M", fmt(r["activation_mb"]),
-            fmt(r["activation_mb"] / base["activation_mb"], 2), fmt(r["step_peak_mb"], 0), fmt(r["latency_ms"]),
+            r["fusion"],
+            fmt(r["gflops"], 2),
+            fmt(r["gflops"] / base["gflops"], 2),
+            fmt(r["gflops_image"], 2),
+            fmt(r["gflops_text"], 2),
+            fmt(r["gflops_fusion"], 2),
+            fmt(r["gflops_decoder"], 2),
+            f"{r['params'] / 1e6:.1f}M",
+            fmt(r["activation_mb"]),
+            fmt(r["activation_mb"] / base["activation_mb"], 2),
+            fmt(r["step_peak_mb"], 0),
+            fmt(r["latency_ms"]),
         )
     console().print(table)

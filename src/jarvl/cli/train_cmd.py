@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="experiment YAML (see configs/)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, metrics.jsonl, tb/, summary.json)")
     p.add_argument("--resume", action="store_true", help="continue exactly from the run directory's last checkpoint")
-    p.add_argument("--overwrite", action="store_true", help="replace the run already in --out (without --resume or this, an existing run is refused)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out (without --resume or this, an existing run is refused)"
+    )
     p.add_argument("--init-from", help="start from another run's weights and tokenizer (pre-train -> fine-tune)")
     p.add_argument("--model", help="model preset (model.preset)")
     p.add_argument("--fusion", help="fusion (model.fusion.name): jar, concat, cross_attention, perceiver, cotokenization")
@@ -44,8 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def overrides_from_flags(args: argparse.Namespace) -> list[str]:
     """The plain flags as dotted overrides (applied before ``--set``)."""
     pairs = {
-        "model.preset": args.model, "model.fusion.name": args.fusion, "run.max_steps": args.max_steps,
-        "run.max_minutes": args.max_minutes, "data.batch_size": args.batch_size, "optim.lr": args.lr, "run.device": args.device,
+        "model.preset": args.model,
+        "model.fusion.name": args.fusion,
+        "run.max_steps": args.max_steps,
+        "run.max_minutes": args.max_minutes,
+        "data.batch_size": args.batch_size,
+        "optim.lr": args.lr,
+        "run.device": args.device,
     }
     out = [f"{k}={v}" for k, v in pairs.items() if v is not None]
     if args.quiet:
@@ -76,8 +83,19 @@ def run(args: argparse.Namespace) -> int:
     summary = trainer.fit()
     if trainer.info.main:
         final = summary["final"] or {}
-        print(json.dumps({"steps": summary["steps"], "samples": summary["samples"], "elapsed_s": round(summary["elapsed_s"], 1),
-                          "accuracy": final.get("accuracy"), "per_family": final.get("per_family"), "skipped": summary["skip_summary"]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "steps": summary["steps"],
+                    "samples": summary["samples"],
+                    "elapsed_s": round(summary["elapsed_s"], 1),
+                    "accuracy": final.get("accuracy"),
+                    "per_family": final.get("per_family"),
+                    "skipped": summary["skip_summary"],
+                },
+                indent=1,
+            )
+        )
     from jarvl.train import distributed
 
     distributed.cleanup(trainer.info)

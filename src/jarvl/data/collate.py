@@ -8,13 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
-
-# ImageNet statistics: the usual ViT input normalisation (a pretrained tower brings its own).
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32) * 255
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32) * 255
+from jarvl.imagenet import IMAGENET_MEAN, IMAGENET_STD
 
 
 @dataclass
@@ -38,17 +35,23 @@ class Batch:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         """The tensors moved to ``device`` (samples and tallies unchanged)."""
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
         return Batch(
-            move(self.images), move(self.text_ids), move(self.text_mask), move(self.targets),
-            self.samples, self.seen, self.skipped, self.source,
+            move(self.images),
+            move(self.text_ids),
+            move(self.text_mask),
+            move(self.targets),
+            self.samples,
+            self.seen,
+            self.skipped,
+            self.source,
         )
 
 
 def image_tensor(
-    image: np.ndarray, size: int, mean: Sequence[float] = MEAN, std: Sequence[float] = STD, crop: bool = False
+    image: np.ndarray, size: int, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, crop: bool = False
 ) -> torch.Tensor:
     """uint8[H, W, 3] -> normalised float[3, size, size]; ``mean``/``std`` per channel, 0-255 scale.
 
@@ -82,8 +85,15 @@ class Collator:
     """
 
     def __init__(
-        self, tokenizer: Tokenizer, image_size: int, max_text_len: int, max_target_len: int, *,
-        mean: Sequence[float] = MEAN, std: Sequence[float] = STD, crop: bool = False,
+        self,
+        tokenizer: Tokenizer,
+        image_size: int,
+        max_text_len: int,
+        max_target_len: int,
+        *,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        crop: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.image_size = image_size
@@ -130,6 +140,12 @@ class Collator:
 
 def _without_pixels(sample: Sample) -> Sample:
     return Sample(
-        prompt=sample.prompt, target=sample.target, task=sample.task, image_path=sample.image_path,
-        family=sample.family, id=sample.id, answers=sample.answers, meta={},
+        prompt=sample.prompt,
+        target=sample.target,
+        task=sample.task,
+        image_path=sample.image_path,
+        family=sample.family,
+        id=sample.id,
+        answers=sample.answers,
+        meta={},
     )

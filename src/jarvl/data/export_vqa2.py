@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 from PIL import Image
@@ -68,18 +68,24 @@ def write_vqa2(samples: Iterable[Sample], out_dir: str | os.PathLike, overwrite:
         question_id = 1000 * image_id
         _write_image(s, image_file(out, vsplit, image_id), n)
         questions.append({"image_id": image_id, "question": s.prompt, "question_id": question_id})
-        annotations.append({
-            "question_id": question_id,
-            "image_id": image_id,
-            "answers": [{"answer": s.target, "answer_confidence": "yes", "answer_id": k} for k in range(1, 11)],
-            "multiple_choice_answer": s.target,
-            "answer_type": answer_type(s.target),
-            "question_type": s.family,
-        })
+        annotations.append(
+            {
+                "question_id": question_id,
+                "image_id": image_id,
+                "answers": [{"answer": s.target, "answer_confidence": "yes", "answer_id": k} for k in range(1, 11)],
+                "multiple_choice_answer": s.target,
+                "answer_type": answer_type(s.target),
+                "question_type": s.family,
+            }
+        )
     if vsplit is None:
         raise ValueError("no samples to write")
-    header = {"info": {"description": "jarvl synthetic VQA in the VQA v2 layout"}, "license": {},
-              "data_subtype": vsplit, "data_type": "mscoco"}
+    header = {
+        "info": {"description": "jarvl synthetic VQA in the VQA v2 layout"},
+        "license": {},
+        "data_subtype": vsplit,
+        "data_type": "mscoco",
+    }
     _write_json(questions_file(out, vsplit), {**header, "task_type": "Open-Ended", "questions": questions})
     _write_json(annotations_file(out, vsplit), {**header, "annotations": annotations})
     return questions_file(out, vsplit)

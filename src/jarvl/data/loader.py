@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 
 
 class SafeDataset(Dataset):
@@ -54,7 +54,9 @@ class ResumableBatchSampler(Sampler[list[int]]):
         rank, world: this process's share. steps: how many batches to yield (None = forever).
     """
 
-    def __init__(self, size: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1, steps: int | None = None) -> None:
+    def __init__(
+        self, size: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1, steps: int | None = None
+    ) -> None:
         if size <= 0:
             raise ValueError("cannot sample batches from an empty dataset")
         if global_batch % world:
@@ -152,7 +154,9 @@ class Stream(IterableDataset):
                 return
 
 
-def make_stream_loader(dataset: Iterable, batch_size: int, collate, num_workers: int = 0, *, repeat: bool = False, skip_batches: int = 0) -> DataLoader:
+def make_stream_loader(
+    dataset: Iterable, batch_size: int, collate, num_workers: int = 0, *, repeat: bool = False, skip_batches: int = 0
+) -> DataLoader:
     """A DataLoader of collated batches of ``batch_size`` consecutive stream items (see :class:`Stream`)."""
     return DataLoader(
         Stream(dataset, batch_size, repeat=repeat, skip_batches=skip_batches),

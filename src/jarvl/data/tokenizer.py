@@ -17,9 +17,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
@@ -76,9 +77,7 @@ class Tokenizer:
         """Number of ids, specials included (the embedding table size)."""
         return self.hf.get_vocab_size()
 
-    def encode(
-        self, text: str, max_len: int | None = None, add_bos: bool = False, add_eos: bool = False
-    ) -> list[int]:
+    def encode(self, text: str, max_len: int | None = None, add_bos: bool = False, add_eos: bool = False) -> list[int]:
         """int[L] ids of ``text``; with ``max_len`` the text is cut so BOS/EOS still fit."""
         ids = self.hf.encode(text, add_special_tokens=False).ids
         return self._frame(ids, max_len, add_bos, add_eos)
@@ -92,10 +91,7 @@ class Tokenizer:
         pad: bool = False,
     ) -> list[list[int]]:
         """``encode`` for many texts; ``pad`` right-pads rows with ``pad_id`` to the longest."""
-        rows = [
-            self._frame(e.ids, max_len, add_bos, add_eos)
-            for e in self.hf.encode_batch(list(texts), add_special_tokens=False)
-        ]
+        rows = [self._frame(e.ids, max_len, add_bos, add_eos) for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
         if pad and rows:
             width = max(map(len, rows))
             rows = [row + [self.pad_id] * (width - len(row)) for row in rows]
@@ -121,9 +117,7 @@ class Tokenizer:
         width = max(map(len, rows), default=0)
         return [row + [self.pad_id] * (width - len(row)) for row in rows]
 
-    def _frame(
-        self, ids: list[int], max_len: int | None, add_bos: bool, add_eos: bool
-    ) -> list[int]:
+    def _frame(self, ids: list[int], max_len: int | None, add_bos: bool, add_eos: bool) -> list[int]:
         if max_len is not None:
             room = max_len - add_bos - add_eos
             if room < 0:
@@ -235,7 +229,7 @@ def _special_tokens(root: Path) -> dict[str, str]:
             data: Any = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}: not valid JSON: {err}") from None
-        for key, value in (data.items() if isinstance(data, dict) else []):
+        for key, value in data.items() if isinstance(data, dict) else []:
             if isinstance(value, dict):
                 value = value.get("content")
             if key.endswith("_token") and isinstance(value, str) and value:
@@ -243,9 +237,7 @@ def _special_tokens(root: Path) -> dict[str, str]:
     return named
 
 
-def train_tokenizer(
-    texts: Iterable[str], vocab_size: int = 8000, kind: str = "wordlevel"
-) -> Tokenizer:
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 8000, kind: str = "wordlevel") -> Tokenizer:
     """Train a tokenizer of at most ``vocab_size`` ids (specials included) on ``texts``.
 
     ``kind="wordlevel"``: one id per normalised word, unseen words map to [UNK].
@@ -253,9 +245,7 @@ def train_tokenizer(
     """
     if kind == "wordlevel":
         hf = HFTokenizer(models.WordLevel(unk_token="[UNK]"))
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False
-        )
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False)
     elif kind == "bpe":
         hf = HFTokenizer(models.BPE(unk_token="[UNK]", end_of_word_suffix=_SUFFIX))
         trainer = trainers.BpeTrainer(
@@ -268,8 +258,6 @@ def train_tokenizer(
     else:
         raise ValueError(f"unknown tokenizer kind {kind!r}; valid: {', '.join(KINDS)}")
     hf.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
-    hf.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]
-    )
+    hf.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")])
     hf.train_from_iterator(texts, trainer)
     return Tokenizer(hf)

@@ -26,17 +26,24 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jarvl.data.errors import BadRecord
-from jarvl.data.registry import open_dataset, parse_spec
+from jarvl.data.bad_records import BadRecord
+from jarvl.data.records import read_json
+from jarvl.data.registry import DatasetSpec, open_dataset
 from jarvl.data.schema import Sample
-from jarvl.data.text import read_json
 from jarvl.evaluation.metrics import (
-    coco_tokenize, cider_d, corpus_bleu, exact_match_by_group, gqa_accuracy, snli_ve_accuracy, vqa_evaluate,
+    cider_d,
+    coco_tokenize,
+    corpus_bleu,
+    exact_match_by_group,
+    gqa_accuracy,
+    snli_ve_accuracy,
+    vqa_evaluate,
 )
 
 
@@ -135,7 +142,7 @@ def score_predictions(dataset_spec: str, predictions_file: str | os.PathLike, op
     where ``skipped`` counts unusable records (BadRecord) left out and ``unmatched_predictions``
     predictions for no record. A record without a prediction is a ValueError.
     """
-    dataset_format = parse_spec(dataset_spec)[0]
+    dataset_format = DatasetSpec.parse(dataset_spec).format
     fmt = results_format(dataset_format)
     predictions = read_predictions(predictions_file, fmt)
     samples, skipped = labelled_samples(open_dataset(dataset_spec, options))
@@ -171,12 +178,11 @@ def _need_answers(samples: Sequence[Sample], spec: str) -> None:
 def _vqa2(samples: Sequence[Sample], preds: Sequence[str], spec: str) -> dict:
     _need_answers(samples, spec)
     annotations = [
-        {"question_id": s.meta["question_id"], "answers": s.answers, "answer_type": s.family,
-         "question_type": s.meta["question_type"]} for s in samples
+        {"question_id": s.meta["question_id"], "answers": s.answers, "answer_type": s.family, "question_type": s.meta["question_type"]}
+        for s in samples
     ]
     result = vqa_evaluate({s.meta["question_id"]: p for s, p in zip(samples, preds)}, annotations)
-    return {"accuracy": result["overall"], "per_answer_type": result["per_answer_type"],
-            "per_question_type": result["per_question_type"]}
+    return {"accuracy": result["overall"], "per_answer_type": result["per_answer_type"], "per_question_type": result["per_question_type"]}
 
 
 def _gqa(samples: Sequence[Sample], preds: Sequence[str], spec: str) -> dict:
@@ -216,3 +222,44 @@ def _no_nan(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _no_nan(v) for k, v in value.items()}
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+# The formats with an official results file and metric (``jarvl eval`` scores them as ``jarvl score`` does).
+OFFICIAL = ("vqa2", "gqa", "snli-ve", "coco-captions")
+
+
+def write_and_score(spec: str, fmt: str, dataset, n: int | None, answered: list, path: str | None) -> dict[str, Any]:
+    """Write the results file (to ``path``, else a temporary one) and score it as ``jarvl score`` does.
+
+    Returns ``{"format", "results", "n", "unanswered", <metrics>}``; no metrics when the dataset has
+    no answers (a test split) or no official metric. Predictions are listed in dataset order,
+    first ``n`` records (all of a stream's answered ones).
+    """
+    by_id = {s.id: p for s, p in answered}
+    if n is None or not hasattr(dataset, "record"):
+        samples, predictions, unanswered = [s for s, _ in answered], [p for _, p in answered], 0
+    else:
+        samples, predictions = [], []
+        for i in range(n):
+            try:
+                sample = dataset.record(i)  # labels without pixels; unusable labels: left out, as jarvl score does
+            except BadRecord:
+                continue
+            samples.append(sample)
+            predictions.append(by_id.get(sample.id, ""))
+        unanswered = sum(s.id not in by_id for s in samples)
+    out: dict[str, Any] = {"format": fmt, "results": path, "n": 0, "unanswered": unanswered}
+    with tempfile.TemporaryDirectory() as tmp:
+        written = write_predictions(fmt, samples, predictions, path or os.path.join(tmp, "results.json"))
+        rows = json.loads(written.read_text(encoding="utf-8"))
+    out["n"] = len(rows)
+    if fmt not in SCORERS or not samples or not all(s.answers for s in samples):
+        return out  # nothing to score here (a test split: submit the file to the benchmark's server)
+    # The rows as jarvl score reads them back: one per record id, first prediction kept, file order.
+    fmt_rows = results_format(fmt)
+    first: dict[str, Any] = {}
+    for s in samples:
+        first.setdefault(str(fmt_rows.record_id(s)), s)
+    keyed = {str(r[fmt_rows.id_key]): r[fmt_rows.pred_key] for r in rows}
+    metrics = SCORERS[fmt](list(first.values()), [keyed[k] for k in first], spec)
+    return {**out, **_no_nan(metrics)}

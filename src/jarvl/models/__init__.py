@@ -1,6 +1,6 @@
 """Models: encoders, fusions (``jar`` and the baselines), decoder, the full model, presets and weights I/O."""
 
-from jarvl.models.config import DecoderConfig, FusionConfig, ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.config import DecoderConfig, FusionConfig, ModelConfig, TextConfig, VisionConfig
 from jarvl.models.fusions import FusionOutput, build_fusion, list_fusions
 from jarvl.models.model import JARVLModel, ModelOutput
 from jarvl.models.presets import build_model, get_preset, list_presets

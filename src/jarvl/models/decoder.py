@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.config import DecoderConfig
-from jarvl.models.layers import MLP, Attention
+from jarvl.blocks.config import DecoderConfig
+from jarvl.blocks.layers import MLP, Attention
 
 
 class DecoderLayer(nn.Module):

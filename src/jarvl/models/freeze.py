@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from jarvl.models.config import freeze_layers
+from jarvl.blocks.config import freeze_layers
 
 
 def apply_freeze(tower: nn.Module, freeze: bool | str) -> None:

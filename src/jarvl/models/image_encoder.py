@@ -7,8 +7,8 @@ import math
 import torch
 from torch import nn
 
-from jarvl.models.config import VisionConfig
-from jarvl.models.layers import Encoder
+from jarvl.blocks.config import VisionConfig
+from jarvl.blocks.layers import Encoder
 
 
 class ConvStem(nn.Module):
@@ -76,8 +76,6 @@ class ImageEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """float[B, 3, H, W] -> float[B, M, Dv]."""
         if images.shape[-2:] != (self.cfg.image_size, self.cfg.image_size):
-            raise ValueError(
-                f"expected images of {self.cfg.image_size}x{self.cfg.image_size}, got {tuple(images.shape[-2:])}"
-            )
+            raise ValueError(f"expected images of {self.cfg.image_size}x{self.cfg.image_size}, got {tuple(images.shape[-2:])}")
         x = self.stem(images).flatten(2).transpose(1, 2)  # (B, M, Dv)
         return self.encoder(x + self.pos)

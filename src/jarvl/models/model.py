@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jarvl.models.config import ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.config import ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.layers import init_weights
 from jarvl.models.decoder import Decoder
 from jarvl.models.freeze import apply_freeze, fully_frozen
 from jarvl.models.fusions import FusionOutput, build_fusion
 from jarvl.models.generation import beam_search, greedy_search
 from jarvl.models.image_encoder import ImageEncoder
-from jarvl.models.layers import init_weights
 from jarvl.models.pretrained import resolve_backbones
 from jarvl.models.pretrained.tower import PretrainedTower
 from jarvl.models.text_encoder import TextEncoder
@@ -74,9 +74,7 @@ class JARVLModel(nn.Module):
         self.image_proj = projection(cfg.vision.projection, cfg.vision.width, cfg.width)
         self.text_proj = projection(cfg.text.projection, cfg.text.width, cfg.width)
         pretrained = bool(cfg.vision.backbone or cfg.text.backbone)  # auto gates: 0 beside a pretrained tower
-        self.fusion = build_fusion(
-            cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, pretrained=pretrained
-        )
+        self.fusion = build_fusion(cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, pretrained=pretrained)
         self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)
@@ -90,7 +88,7 @@ class JARVLModel(nn.Module):
         skip = {id(m) for tower in towers if isinstance(tower, PretrainedTower) for m in tower.modules()}
         self.apply(lambda module: None if id(module) in skip else init_weights(module))
 
-    def train(self, mode: bool = True) -> "JARVLModel":
+    def train(self, mode: bool = True) -> JARVLModel:
         """As ``nn.Module.train``, but a fully frozen tower stays in eval mode (no dropout)."""
         super().train(mode)
         for tower, cfg in ((self.image_encoder, self.cfg.vision), (self.text_encoder, self.cfg.text)):
@@ -109,9 +107,7 @@ class JARVLModel(nn.Module):
         bos = targets.new_full((targets.shape[0], 1), self.cfg.text.bos_id)
         return torch.cat([bos, targets[:, :-1]], dim=1)
 
-    def forward(
-        self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, targets: torch.Tensor
-    ) -> ModelOutput:
+    def forward(self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, targets: torch.Tensor) -> ModelOutput:
         """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored."""
         fused = self.encode(images, text_ids, text_mask)
         logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
@@ -141,9 +137,7 @@ class JARVLModel(nn.Module):
         fused = self.encode(images, text_ids, text_mask)
         ids = dict(bos_id=self.cfg.text.bos_id, eos_id=self.cfg.text.eos_id, pad_id=self.cfg.text.pad_id)
         if num_beams <= 1:
-            return greedy_search(
-                self.decoder, fused.tokens, fused.mask, max_new_tokens=max_new_tokens, use_cache=use_cache, **ids
-            )
+            return greedy_search(self.decoder, fused.tokens, fused.mask, max_new_tokens=max_new_tokens, use_cache=use_cache, **ids)
         return beam_search(
             self.decoder,
             fused.tokens,

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from jarvl.models.config import DecoderConfig, FusionConfig, ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.config import DecoderConfig, FusionConfig, ModelConfig, TextConfig, VisionConfig
+from jarvl.registry import Registry
 
-_PRESETS: dict[str, Callable[[], ModelConfig]] = {}
+PRESETS: Registry[Callable[[], ModelConfig]] = Registry("model preset")
 
 
 def register_preset(fn: Callable[[], ModelConfig]) -> Callable[[], ModelConfig]:
     """Decorator: the function's name (``_`` -> ``-``) becomes the preset's name."""
-    _PRESETS[fn.__name__.replace("_", "-")] = fn
-    return fn
+    return PRESETS.register(fn.__name__.replace("_", "-"), fn)
 
 
 @register_preset
@@ -61,24 +61,18 @@ def paper_base() -> ModelConfig:
 
 def list_presets() -> list[str]:
     """Names of every registered preset."""
-    return list(_PRESETS)
+    return PRESETS.names()
 
 
 def get_preset(name: str, fusion: str | None = None) -> ModelConfig:
     """The config of preset ``name`` (a fresh copy), optionally with another fusion."""
-    if name not in _PRESETS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_PRESETS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"unknown model preset '{name}'{hint} (available: {', '.join(_PRESETS)})")
-    cfg = _PRESETS[name]()
+    cfg = PRESETS.get(name)()
     if fusion is not None:
         cfg.fusion.name = fusion
     return cfg
 
 
-def build_model(name_or_cfg: "str | ModelConfig", fusion: str | None = None):
+def build_model(name_or_cfg: str | ModelConfig, fusion: str | None = None):
     """A freshly initialised :class:`~jarvl.models.model.JARVLModel` from a preset name or a config;
     towers with a ``backbone`` start from its pretrained weights."""
     from jarvl.models.model import JARVLModel

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.config import TextConfig
-from jarvl.models.layers import Encoder
+from jarvl.blocks.config import TextConfig
+from jarvl.blocks.layers import Encoder
 
 
 class TextEncoder(nn.Module):

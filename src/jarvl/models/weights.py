@@ -19,8 +19,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from jarvl.blocks.config import ModelConfig
 from jarvl.config import ConfigError, from_dict, to_dict
-from jarvl.models.config import ModelConfig
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -91,8 +91,10 @@ def read_config(directory: str | os.PathLike) -> tuple[ModelConfig, dict[str, An
         raise WeightsError(f"{path}: not a jarvl model config: {err}") from None
     # Older files have no config hash: they load as before.
     if meta.get("config_sha256") and config_sha256(meta["model"]) != meta["config_sha256"]:
-        raise WeightsError(f"{path}: the model config was changed after saving ({_edited_keys(Path(directory), cfg)}); "
-                           "restore the file, or save the model again")
+        raise WeightsError(
+            f"{path}: the model config was changed after saving ({_edited_keys(Path(directory), cfg)}); "
+            "restore the file, or save the model again"
+        )
     return cfg, meta
 
 

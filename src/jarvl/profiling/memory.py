@@ -47,7 +47,7 @@ class PeakRSS:
     Both are None where the kernel does not allow the reset.
     """
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.peak_mb = self.delta_mb = None
         try:
             with open("/proc/self/clear_refs", "w") as handle:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from jarvl.models.config import ModelConfig
+from jarvl.blocks.config import ModelConfig
 from jarvl.profiling.flops import count_flops
 from jarvl.profiling.memory import PeakRSS, cuda_peak_bytes, saved_activation_bytes
 
@@ -128,9 +128,7 @@ def profile_model(
             forward()  # warm-up
             latency = _median_ms(forward, repeats, dev)
 
-    fusion_params = sum(
-        p.numel() for m in (model.fusion, model.image_proj, model.text_proj) for p in m.parameters()
-    )
+    fusion_params = sum(p.numel() for m in (model.fusion, model.image_proj, model.text_proj) for p in m.parameters())
     per = 1e9 * batch
     return ProfileRecord(
         preset=cfg.preset,

@@ -47,13 +47,21 @@ class TrainBatches:
 
 
 def build_train_batches(
-    data, collate: Collator, *, batch_size: int, seed: int, start_step: int, steps: int,
-    rank: int = 0, world: int = 1, num_workers: int = 0,
+    data,
+    collate: Collator,
+    *,
+    batch_size: int,
+    seed: int,
+    start_step: int,
+    steps: int,
+    rank: int = 0,
+    world: int = 1,
+    num_workers: int = 0,
 ) -> TrainBatches:
     """``steps`` collated batches of this rank's share of global batches ``start_step``, ...
 
     Args:
-        data: the training data: a reader, or ``jarvl.train.setup.ConcatDataset`` of readers
+        data: the training data: a reader, or ``jarvl.data.concat.ConcatDataset`` of readers
             (all random-access, or all streamed).
         collate: turns a list of ``Sample | BadRecord`` into a ``Batch``.
         batch_size: the global batch (all ranks); each rank collates ``batch_size // world``.
@@ -101,9 +109,21 @@ class MixtureBatches:
     sampler with the same step and the same all-reduced losses, so all ranks pick the same dataset.
     """
 
-    def __init__(self, datasets: dict, sampler, collate: Collator, *, batch_size: int, seed: int,
-                 start_step: int, steps: int, consumed: dict[str, int], rank: int = 0, world: int = 1,
-                 num_workers: int = 0) -> None:
+    def __init__(
+        self,
+        datasets: dict,
+        sampler,
+        collate: Collator,
+        *,
+        batch_size: int,
+        seed: int,
+        start_step: int,
+        steps: int,
+        consumed: dict[str, int],
+        rank: int = 0,
+        world: int = 1,
+        num_workers: int = 0,
+    ) -> None:
         self.datasets, self.sampler, self.collate = datasets, sampler, collate
         self.batch_size, self.seed, self.rank, self.world, self.workers = batch_size, seed, rank, world, num_workers
         self.start_step, self.steps = start_step, steps
@@ -114,8 +134,9 @@ class MixtureBatches:
         if name not in self._iters:
             index = list(self.datasets).index(name)
             data = self.datasets[name]
-            sampler = ResumableBatchSampler(len(data), self.batch_size, self.seed * 7919 + index, self.consumed[name],
-                                            self.rank, self.world, steps=None)
+            sampler = ResumableBatchSampler(
+                len(data), self.batch_size, self.seed * 7919 + index, self.consumed[name], self.rank, self.world, steps=None
+            )
             self._iters[name] = iter(make_loader(data, sampler, self.collate, self.workers))
         return self._iters[name]
 

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jarvl.blocks.config import ModelConfig
 from jarvl.config import ConfigError, apply_overrides, flatten_dict, from_dict, range_problems, to_dict
 from jarvl.data.mixture import MixtureConfig
 from jarvl.devices import DEVICE_PATTERN
-from jarvl.models.config import ModelConfig
 from jarvl.models.presets import get_preset
 
 
@@ -38,10 +38,17 @@ class DataConfig:
 
     def problems(self) -> list[str]:
         """Values out of range, each as ``data.KEY must be ...``."""
-        out = range_problems(self, "data.", {
-            "batch_size": (1, 1 << 16), "num_workers": (0, 256), "max_bad_fraction": (0, 1), "vocab_size": (5, 1 << 24),
-            "tokenizer_samples": (1, None),
-        })
+        out = range_problems(
+            self,
+            "data.",
+            {
+                "batch_size": (1, 1 << 16),
+                "num_workers": (0, 256),
+                "max_bad_fraction": (0, 1),
+                "vocab_size": (5, 1 << 24),
+                "tokenizer_samples": (1, None),
+            },
+        )
         out += [f"data.loss_weights.{k} must be >= 0, got {v!r}" for k, v in self.loss_weights.items() if not v >= 0]
         return out
 
@@ -64,10 +71,19 @@ class OptimConfig:
     def problems(self) -> list[str]:
         """Values out of range, each as ``optim.KEY must be ...``."""
         out = [] if 0 < self.lr <= 1 else [f"optim.lr must be in (0, 1], got {self.lr!r}"]
-        return out + range_problems(self, "optim.", {
-            "min_lr_ratio": (0, 1), "weight_decay": (0, None), "beta1": (0, 0.9999999), "beta2": (0, 0.9999999),
-            "warmup_steps": (0, None), "grad_clip": (0, None), "accumulation": (1, 1 << 16),
-        })
+        return out + range_problems(
+            self,
+            "optim.",
+            {
+                "min_lr_ratio": (0, 1),
+                "weight_decay": (0, None),
+                "beta1": (0, 0.9999999),
+                "beta2": (0, 0.9999999),
+                "warmup_steps": (0, None),
+                "grad_clip": (0, None),
+                "accumulation": (1, 1 << 16),
+            },
+        )
 
 
 @dataclass
@@ -94,11 +110,21 @@ class RunConfig:
 
     def problems(self) -> list[str]:
         """Values out of range, each as ``run.KEY must be ...``."""
-        out = range_problems(self, "run.", {
-            "max_steps": (0, None), "max_minutes": (0, None), "eval_every": (0, None), "eval_samples": (1, None),
-            "eval_every_minutes": (0, None), "checkpoint_every": (0, None), "log_every": (1, None), "seed": (0, 2**32 - 1),
-            "threads": (0, 1024),
-        })
+        out = range_problems(
+            self,
+            "run.",
+            {
+                "max_steps": (0, None),
+                "max_minutes": (0, None),
+                "eval_every": (0, None),
+                "eval_samples": (1, None),
+                "eval_every_minutes": (0, None),
+                "checkpoint_every": (0, None),
+                "log_every": (1, None),
+                "seed": (0, 2**32 - 1),
+                "threads": (0, 1024),
+            },
+        )
         if not re.fullmatch(DEVICE_PATTERN, self.device):
             out.append(f"run.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
         return out
@@ -160,6 +186,11 @@ def experiment_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     return to_dict(cfg)
 
 
-def load_experiment_dict(data: dict[str, Any]) -> ExperimentConfig:
-    """Inverse of :func:`experiment_dict` (a resolved config, model fully spelled out)."""
-    return from_dict(ExperimentConfig, data)
+def shipped_recipe(name: str, overrides: list[str] | None = None) -> ExperimentConfig:
+    """A recipe shipped in ``jarvl/configs`` (``demo``, ``one_object``) with dotted overrides."""
+    from importlib import resources
+
+    import yaml
+
+    text = resources.files("jarvl.configs").joinpath(f"{name}.yaml").read_text()
+    return build_experiment(yaml.safe_load(text), overrides)

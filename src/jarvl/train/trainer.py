@@ -22,37 +22,27 @@ from typing import Any
 
 import torch
 
+from jarvl.checkpoint_layout import checkpoint_path, load_tokenizer
+from jarvl.data.bad_records import SkipStats, TooManyBadRecords
 from jarvl.data.collate import Batch
-from jarvl.data.errors import SkipStats, TooManyBadRecords
+from jarvl.data.concat import ConcatDataset, open_datasets
 from jarvl.data.loader import make_loader
-from jarvl.evaluation.generation import exact_match_report, predict_all
+from jarvl.data.mixture import MixtureSampler
+from jarvl.errors import RunAborted
+from jarvl.evaluation.predict import exact_match_report, predict_all
+from jarvl.inference import make_collator, predict_fn
 from jarvl.models.model import JARVLModel
 from jarvl.models.pretrained import load_pretrained_towers, resolve_backbones
 from jarvl.models.weights import load_weights_into, read_config
 from jarvl.train import distributed as dist_utils
-from jarvl.data.mixture import MixtureSampler
-from jarvl.errors import RunAborted
 from jarvl.train.batches import MixtureBatches, build_train_batches
-from jarvl.train.checkpoint import (
-    checkpoint_path,
-    load_training_state,
-    param_index_names,
-    restore_optimizer,
-    save_checkpoint,
-)
+from jarvl.train.checkpoint import load_training_state, param_index_names, restore_optimizer, save_checkpoint
 from jarvl.train.config import ExperimentConfig, experiment_dict, validate_experiment
 from jarvl.train.logger import MetricsLogger
-from jarvl.train.rundir import RunDir, RunDirBusy, notice
 from jarvl.train.optim import lr_at, make_optimizer
 from jarvl.train.progress import Progress
-from jarvl.train.setup import (
-    backbone_tokenizer,
-    fit_model_to_tokenizer,
-    fit_tokenizer,
-    load_tokenizer,
-    make_collator,
-    open_datasets,
-)
+from jarvl.train.run_tokenizer import backbone_tokenizer, fit_model_to_tokenizer, fit_tokenizer
+from jarvl.train.rundir import RunDir, RunDirBusy, notice
 
 
 class NonFiniteLoss(RunAborted):
@@ -68,8 +58,14 @@ class Trainer:
     """
 
     def __init__(
-        self, cfg: ExperimentConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | None = None,
-        overwrite: bool = False, batch_hooks: list | None = None,
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        resume: bool = False,
+        init_from: str | None = None,
+        overwrite: bool = False,
+        batch_hooks: list | None = None,
     ) -> None:
         self.cfg, self.run_dir = validate_experiment(cfg), Path(run_dir)
         self.batch_hooks = list(batch_hooks or [])  # called with every training Batch (e.g. to tally texts)
@@ -116,8 +112,6 @@ class Trainer:
             if unknown:
                 raise ValueError(f"data.loss_weights names {sorted(unknown)}, not in data.mixture ({', '.join(self.mixture_data)})")
             self.mixture = MixtureSampler(list(self.mixture_data), [len(d) for d in self.mixture_data.values()], cfg.data.sampling)
-            from jarvl.train.setup import ConcatDataset
-
             self.train_data = ConcatDataset(list(self.mixture_data.values()))  # the tokenizer reads them all
         else:
             self.train_data = open_datasets(cfg.data.train)
@@ -209,14 +203,29 @@ class Trainer:
         steps = max(0, cfg.run.max_steps - start_step)
         if self.mixture is not None:
             batches = self.mixture_batches = MixtureBatches(
-                self.mixture_data, self.mixture, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed,
-                start_step=start_step, steps=steps, consumed=self.state.get("consumed", {}), rank=info.rank,
-                world=info.world, num_workers=cfg.data.num_workers,
+                self.mixture_data,
+                self.mixture,
+                self.collate,
+                batch_size=cfg.data.batch_size,
+                seed=cfg.run.seed,
+                start_step=start_step,
+                steps=steps,
+                consumed=self.state.get("consumed", {}),
+                rank=info.rank,
+                world=info.world,
+                num_workers=cfg.data.num_workers,
             )
         else:
             batches = build_train_batches(
-                self.train_data, self.collate, batch_size=cfg.data.batch_size, seed=cfg.run.seed, start_step=start_step,
-                steps=steps, rank=info.rank, world=info.world, num_workers=cfg.data.num_workers,
+                self.train_data,
+                self.collate,
+                batch_size=cfg.data.batch_size,
+                seed=cfg.run.seed,
+                start_step=start_step,
+                steps=steps,
+                rank=info.rank,
+                world=info.world,
+                num_workers=cfg.data.num_workers,
             )
         progress = Progress(cfg.run.max_steps, start_step, enabled=info.main and cfg.run.progress)
         t0 = time.perf_counter() - self.state["elapsed"]
@@ -244,10 +253,13 @@ class Trainer:
                         progress.update(step, sum(window) / len(window), rate, self.skips)
                         window, window_start, window_samples = [], time.perf_counter(), 0
                     # Wall-clock decisions are rank 0's, broadcast together so all ranks act alike.
-                    out_of_time, timed_eval = dist_utils.broadcast_flags([
-                        cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60,
-                        cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60,
-                    ], info)
+                    out_of_time, timed_eval = dist_utils.broadcast_flags(
+                        [
+                            cfg.run.max_minutes > 0 and self.state["elapsed"] >= cfg.run.max_minutes * 60,
+                            cfg.run.eval_every_minutes > 0 and self.state["elapsed"] - last_eval_time >= cfg.run.eval_every_minutes * 60,
+                        ],
+                        info,
+                    )
                     if out_of_time:
                         break
                     if timed_eval or (cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < cfg.run.max_steps):
@@ -323,23 +335,23 @@ class Trainer:
             self.logger.log("mixture", step, {"weights": self.mixture.weights(), "loss": losses})
         gates = {k: float(v) for k, v in self.model.fusion.gate_values().items()}
         self.logger.log(
-            "train", step,
-            {"loss": loss, "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": rate, "samples": self.state["samples"],
-             "elapsed_s": self.state["elapsed"], "skipped": self.skips.skipped,
-             "gate_mean_abs": sum(abs(v) for v in gates.values()) / len(gates) if gates else 0.0},
+            "train",
+            step,
+            {
+                "loss": loss,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                "samples_per_s": rate,
+                "samples": self.state["samples"],
+                "elapsed_s": self.state["elapsed"],
+                "skipped": self.skips.skipped,
+                "gate_mean_abs": sum(abs(v) for v in gates.values()) / len(gates) if gates else 0.0,
+            },
         )
 
     # ----------------------------------------------------------------- evaluation and checkpoints
     def predict_fn(self, num_beams: int = 1):
         """Batch -> generated strings, for evaluators (they never see the model class)."""
-
-        def predict(batch: Batch) -> list[str]:
-            batch = batch.to(self.info.device)
-            with self._autocast():
-                ids = self.model.generate(batch.images, batch.text_ids, batch.text_mask, num_beams=num_beams)
-            return self.tokenizer.decode_batch(ids.tolist())
-
-        return predict
+        return predict_fn(self.model, self.tokenizer, self.info.device, num_beams, autocast=self._autocast)
 
     def evaluate(self, data=None, limit: int | None = None) -> dict[str, Any]:
         """Exact-match report on the first ``limit`` records of ``data`` (default: the validation set)."""
@@ -359,8 +371,14 @@ class Trainer:
         report = None
         if self.val_data is not None and self.info.main:
             report = self.evaluate()
-            entry = {"step": step, "samples": self.state["samples"], "elapsed_s": time.perf_counter() - t0,
-                     "accuracy": report["accuracy"], "per_family": report["per_family"], "per_task": report["per_task"]}
+            entry = {
+                "step": step,
+                "samples": self.state["samples"],
+                "elapsed_s": time.perf_counter() - t0,
+                "accuracy": report["accuracy"],
+                "per_family": report["per_family"],
+                "per_task": report["per_task"],
+            }
             self.state["evals"].append(entry)
             self.logger.log("eval", step, {k: v for k, v in entry.items() if k != "step"})
         best = report is not None and (self.state["best"] is None or report["accuracy"] > self.state["best"]["accuracy"])
@@ -372,8 +390,12 @@ class Trainer:
     def checkpoint(self, step: int, best: bool = False) -> None:
         """Write the full training state (rank 0) and wait for it on every rank."""
         if self.info.main:
-            state = {**self.state, "torch_rng": torch.get_rng_state().tolist(), "skips": self.skips.as_dict(),
-                     "config": experiment_dict(self.cfg)}
+            state = {
+                **self.state,
+                "torch_rng": torch.get_rng_state().tolist(),
+                "skips": self.skips.as_dict(),
+                "config": experiment_dict(self.cfg),
+            }
             if self.mixture is not None:
                 state["mixture"] = self.mixture.state_dict()
                 state["consumed"] = dict(self.mixture_batches.consumed) if self.mixture_batches else self.state.get("consumed", {})
@@ -393,9 +415,13 @@ class Trainer:
         step = self.state["step"]
         report = self.evaluate_and_maybe_checkpoint(step, t0)
         summary = {
-            "steps": step, "samples": self.state["samples"], "elapsed_s": self.state["elapsed"],
+            "steps": step,
+            "samples": self.state["samples"],
+            "elapsed_s": self.state["elapsed"],
             "final": None if report is None else {k: v for k, v in report.items() if k != "records"},
-            "best": self.state["best"], "skips": self.skips.as_dict(), "skip_summary": self.skips.summary(),
+            "best": self.state["best"],
+            "skips": self.skips.as_dict(),
+            "skip_summary": self.skips.summary(),
         }
         if self.info.main:
             if self.mixture is not None:

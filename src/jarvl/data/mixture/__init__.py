@@ -8,14 +8,15 @@ by name; see docs/sampling.md for what each does. Plotting lives in ``jarvl.data
 from __future__ import annotations
 
 from . import curriculum, excess_loss, learning_progress, static  # noqa: F401  (register the strategies)
-from .base import PRIORS, STRATEGIES, AdaptiveStrategy, Strategy, register_strategy
+from .base import AdaptiveStrategy, Strategy
 from .config import MixtureConfig
+from .registry import PRIORS, STRATEGIES, register_strategy
 from .sampler import MixtureSampler
 
 
 def list_strategies() -> list[str]:
     """The registered strategy names, sorted."""
-    return sorted(STRATEGIES)
+    return STRATEGIES.names()
 
 
 __all__ = [

@@ -1,46 +1,20 @@
-"""The strategy contract, its registry, and the arithmetic every strategy shares.
+"""The strategy contract and the arithmetic every strategy shares.
 
 A strategy maps what it has seen (dataset sizes, config, per-step losses) to a distribution
 ``float64[K]`` over the K datasets. ``MixtureSampler`` owns names, the RNG and the floor; a
-strategy owns only its signals. Strategies are registered by name with ``@register_strategy``.
+strategy owns only its signals. Strategies are registered by name with ``@register_strategy`` (``registry.py``).
 """
 
 from __future__ import annotations
 
-import difflib
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .config import MixtureConfig
+from .config import MixtureConfig
 
-S = TypeVar("S", bound=type)
-
-STRATEGIES: dict[str, type[Strategy]] = {}
-# Strategies whose distribution depends only on sizes and config: the ones a prior can be.
-PRIORS = ("proportional", "fixed", "temperature", "uniform")
 # Losses are clipped to +-LOSS_LIMIT so EMAs and their differences stay finite for any input.
 LOSS_LIMIT = 1e12
-
-
-def register_strategy(name: str) -> Callable[[S], S]:
-    """Class decorator: make a ``Strategy`` subclass selectable as ``MixtureConfig.strategy=name``."""
-
-    def wrap(cls: S) -> S:
-        if name in STRATEGIES:
-            raise ValueError(f"mixture strategy {name!r} is registered twice")
-        cls.name = name
-        STRATEGIES[name] = cls
-        return cls
-
-    return wrap
-
-
-def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
-    """'; did you mean X?' for the closest of ``valid``, else the list of valid names."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.5)
-    return f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(valid)}"
 
 
 class Strategy:

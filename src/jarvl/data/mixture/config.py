@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass, field
 
 from jarvl.config import ConfigError
+from jarvl.registry import did_you_mean
 
-from .base import PRIORS, STRATEGIES, suggest
+from .registry import PRIORS, STRATEGIES
 
 PROGRESS = ("absolute", "decrease")
 
@@ -69,12 +70,16 @@ class MixtureConfig:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            hint = suggest(self.strategy, sorted(STRATEGIES))
+            hint = did_you_mean(self.strategy, STRATEGIES.names(), cutoff=0.5, list_valid=True)
             raise ConfigError(f"mixture.strategy: unknown {self.strategy!r}{hint}")
         if self.prior not in PRIORS:
-            raise ConfigError(f"mixture.prior: {self.prior!r} cannot be a prior{suggest(self.prior, PRIORS)}")
+            raise ConfigError(
+                f"mixture.prior: {self.prior!r} cannot be a prior{did_you_mean(self.prior, PRIORS, cutoff=0.5, list_valid=True)}"
+            )
         if self.lp_progress not in PROGRESS:
-            raise ConfigError(f"mixture.lp_progress: unknown {self.lp_progress!r}{suggest(self.lp_progress, PROGRESS)}")
+            raise ConfigError(
+                f"mixture.lp_progress: unknown {self.lp_progress!r}{did_you_mean(self.lp_progress, PROGRESS, cutoff=0.5, list_valid=True)}"
+            )
         if not (0.0 < self.temperature < math.inf):
             raise ConfigError(f"mixture.temperature must be > 0 and finite, got {self.temperature!r}")
         for key in ("lp_eta", "excess_eta"):
@@ -84,9 +89,7 @@ class MixtureConfig:
             if not (0.0 <= getattr(self, key) < 1.0):
                 raise ConfigError(f"mixture.{key} must be in [0, 1), got {getattr(self, key)!r}")
         if self.lp_slow_decay <= self.lp_fast_decay:
-            raise ConfigError(
-                f"mixture.lp_slow_decay ({self.lp_slow_decay}) must exceed lp_fast_decay ({self.lp_fast_decay})"
-            )
+            raise ConfigError(f"mixture.lp_slow_decay ({self.lp_slow_decay}) must exceed lp_fast_decay ({self.lp_fast_decay})")
         if not 0.0 <= self.min_weight < 1.0:
             raise ConfigError(f"mixture.min_weight must be in [0, 1), got {self.min_weight!r}")
         if self.update_every < 1:
@@ -107,6 +110,4 @@ class MixtureConfig:
         }
         for key, used in uses.items():
             if getattr(self, key) and not used:
-                raise ConfigError(
-                    f"mixture.{key} is given but strategy {self.strategy!r} (prior {self.prior!r}) does not use it"
-                )
+                raise ConfigError(f"mixture.{key} is given but strategy {self.strategy!r} (prior {self.prior!r}) does not use it")

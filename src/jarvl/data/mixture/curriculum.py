@@ -6,7 +6,8 @@ import numpy as np
 
 from jarvl.config import ConfigError
 
-from .base import Strategy, register_strategy
+from .base import Strategy
+from .registry import register_strategy
 
 
 @register_strategy("curriculum")
@@ -22,8 +23,7 @@ class Curriculum(Strategy):
         super().__init__(names, sizes, config, prior)
         start = np.array([config.start_weights.get(n, 0.0) for n in names], dtype=np.float64)
         if start.sum() <= 0:
-            raise ConfigError("strategy 'curriculum' needs mixture.start_weights with a positive weight, "
-                              "e.g. {clean_set: 1.0}")
+            raise ConfigError("strategy 'curriculum' needs mixture.start_weights with a positive weight, e.g. {clean_set: 1.0}")
         self.start = start / start.sum()
 
     def distribution(self, step: int) -> np.ndarray:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import AdaptiveStrategy, blend_with_prior, ema, register_strategy
+from .base import AdaptiveStrategy, blend_with_prior, ema
+from .registry import register_strategy
 
 
 @register_strategy("excess_loss")

@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from jarvl.config import ConfigError, to_dict
+from jarvl.registry import did_you_mean
 
-from .base import LOSS_LIMIT, STRATEGIES, apply_floor, suggest
+from .base import LOSS_LIMIT, apply_floor
 from .config import MixtureConfig
+from .registry import STRATEGIES
 
 FORMAT = "jarvl.mixture/1"
 
@@ -64,7 +66,9 @@ class MixtureSampler:
         for key in ("weights", "reference", "start_weights"):
             for name in getattr(config, key):
                 if name not in names:
-                    raise ConfigError(f"mixture.{key}: {name!r} is not a dataset of this mixture{suggest(name, names)}")
+                    raise ConfigError(
+                        f"mixture.{key}: {name!r} is not a dataset of this mixture{did_you_mean(name, names, cutoff=0.5, list_valid=True)}"
+                    )
         self.names = names
         self.config = config
         self._index = {n: i for i, n in enumerate(names)}
@@ -79,7 +83,9 @@ class MixtureSampler:
         try:
             return self._index[name]
         except KeyError:
-            raise KeyError(f"{name!r} is not a dataset of this mixture{suggest(name, self.names)}") from None
+            raise KeyError(
+                f"{name!r} is not a dataset of this mixture{did_you_mean(name, self.names, cutoff=0.5, list_valid=True)}"
+            ) from None
 
     def probabilities(self, step: int | None = None) -> np.ndarray:
         """float64[K]: the distribution at ``step`` (default: the last step seen), floor applied."""

@@ -6,7 +6,8 @@ import numpy as np
 
 from jarvl.config import ConfigError
 
-from .base import Strategy, register_strategy
+from .base import Strategy
+from .registry import register_strategy
 
 
 @register_strategy("proportional")

@@ -1,4 +1,3 @@
-"""Built-in dataset readers; importing this package registers them with ``jarvl.data.registry``."""
+"""Built-in dataset readers, one file per format; importing this package registers them with ``jarvl.data.registry``."""
 
-from jarvl.data.readers import coco_captions, generic, gqa, snli_ve, vqa2, wds  # noqa: F401
-from jarvl.data.readers import noisy  # noqa: F401
+from jarvl.data.readers import coco_captions, gqa, jsonl, noisy, snli_ve, synthetic, vqa2, wds  # noqa: F401

@@ -28,11 +28,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, with_image
+from jarvl.data.records import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import Sample
-from jarvl.data.text import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 
 PROMPT = "describe the image."
 KARPATHY_SPLITS = {"train": ("train", "restval"), "val": ("val",), "test": ("test",), "restval": ("restval",)}
@@ -48,8 +48,16 @@ class CocoCaptionsDataset:
 
     task = "caption"
 
-    def __init__(self, root: str | Path, split: str, image_root: str = "", layout: str = "auto",
-                 per_caption: bool = False, max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        image_root: str = "",
+        layout: str = "auto",
+        per_caption: bool = False,
+        max_chars: int = MAX_CHARS,
+        max_pixels: int = MAX_PIXELS,
+    ) -> None:
         self.root, self.split = Path(root), split
         self.image_root = Path(image_root) if image_root else self.root
         self.max_chars, self.max_pixels = max_chars, max_pixels

@@ -23,7 +23,7 @@ from typing import Any
 
 from torch.utils.data import IterableDataset
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.registry import open_dataset, register_reader
 from jarvl.data.schema import Sample
 
@@ -91,7 +91,7 @@ class NoisyItems(NoisyDataset):
         return it if j is None else dataclasses.replace(it, target=self.inner.item(j).target)
 
 
-@register_reader("noisy")
+@register_reader("noisy", split=False)
 def open_noisy(path: str, split: str | None, options: dict[str, Any]) -> NoisyDataset:
     """``noisy:FORMAT:PATH[:SPLIT]?p=0.4&noise_seed=0&...``: options other than p and noise_seed go to FORMAT."""
     opts = dict(options)
@@ -100,9 +100,8 @@ def open_noisy(path: str, split: str | None, options: dict[str, Any]) -> NoisyDa
         seed = int(opts.pop("noise_seed", 0))
     except ValueError as err:
         raise ValueError(f"noisy: option p must be a number and noise_seed an int ({err})") from None
-    # parse_spec split "noisy:FORMAT:PATH[:SPLIT]" at its last ':'; put the wrapped spec back together.
-    spec = path if split is None else f"{path}:{split}"
-    if ":" not in spec:
-        raise ValueError(f"noisy: expected noisy:FORMAT:PATH[:SPLIT] (e.g. noisy:synthetic:caption:train?p=0.4), got 'noisy:{spec}'")
-    inner = open_dataset(spec, opts)
+    # noisy takes no split of its own: ``path`` is the wrapped spec, split and all.
+    if ":" not in path:
+        raise ValueError(f"noisy: expected noisy:FORMAT:PATH[:SPLIT] (e.g. noisy:synthetic:caption:train?p=0.4), got 'noisy:{path}'")
+    inner = open_dataset(path, opts)
     return (NoisyItems if hasattr(inner, "item") else NoisyDataset)(inner, p, seed)

@@ -17,11 +17,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, with_image
+from jarvl.data.records import MAX_CHARS, get_field, get_text, read_jsonl, reader_options
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import Sample
-from jarvl.data.text import MAX_CHARS, get_field, get_text, read_jsonl, reader_options
 
 LABELS = ("entailment", "neutral", "contradiction")
 OPTIONS = {"image_root": "", "max_chars": MAX_CHARS, "max_pixels": MAX_PIXELS}
@@ -32,7 +32,9 @@ class SnliVeDataset:
 
     task = "entailment"
 
-    def __init__(self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS
+    ) -> None:
         self.root, self.split = Path(root), split
         self.image_root = Path(image_root) if image_root else self.root / "flickr30k_images"
         self.max_chars, self.max_pixels = max_chars, max_pixels

@@ -12,7 +12,7 @@ Files, exactly as downloaded from visualqa.org (SPLIT e.g. ``train2014``, ``val2
 
 Each question is one ``Sample``: prompt = question, target = ``multiple_choice_answer`` ("" when
 unannotated), answers = the ten human answers, family = ``answer_type``, meta = question_type,
-question_id, image_id. Options: ``image_root``, ``max_chars`` (see ``jarvl.data.text``),
+question_id, image_id. Options: ``image_root``, ``max_chars`` (see ``jarvl.data.records``),
 ``max_pixels`` (see ``jarvl.data.images``).
 
     >>> ds = open_dataset("vqa2:/data/vqa:val2014?image_root=/data/coco")
@@ -25,11 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, with_image
+from jarvl.data.records import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import Sample
-from jarvl.data.text import MAX_CHARS, get_field, get_text, read_json, reader_options, top_level
 
 IMAGE_SPLIT = {"test-dev2015": "test2015"}  # test-dev questions use test2015 images
 OPTIONS = {"image_root": "", "max_chars": MAX_CHARS, "max_pixels": MAX_PIXELS}
@@ -60,7 +60,9 @@ class Vqa2Dataset:
 
     task = "vqa"
 
-    def __init__(self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, root: str | Path, split: str, image_root: str = "", max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS
+    ) -> None:
         self.root, self.split = Path(root), split
         self.image_root = Path(image_root) if image_root else self.root
         self.max_chars, self.max_pixels = max_chars, max_pixels
@@ -73,9 +75,7 @@ class Vqa2Dataset:
         if ann_path.is_file():
             annotations = top_level(read_json(ann_path), "annotations", list, ann_path)
             # Index what can be indexed; a question whose annotation is unusable is a BadRecord later.
-            self.annotations = {
-                a["question_id"]: a for a in annotations if isinstance(a, dict) and isinstance(a.get("question_id"), int)
-            }
+            self.annotations = {a["question_id"]: a for a in annotations if isinstance(a, dict) and isinstance(a.get("question_id"), int)}
 
     @property
     def annotated(self) -> bool:

@@ -17,7 +17,7 @@ Each sample of a shard is the group of members sharing a key (``0001.jpg``, ``00
 This reader is an ``IterableDataset``: it has **no random access** (``ds[i]`` is a TypeError) and
 ``len(ds)`` is a TypeError unless option ``n`` gives an estimate. Iterating yields ``Sample`` s, and
 ``BadRecord`` *objects* (not raised) for unusable members, so a training loop can count them in
-``SkipStats`` and go on: reasons are those of ``jarvl.data.images`` and ``jarvl.data.text``,
+``SkipStats`` and go on: reasons are those of ``jarvl.data.images`` and ``jarvl.data.records``,
 ``bad_record`` (no text, bad JSON) and ``corrupt_shard`` (a damaged tar; the rest of that shard is
 lost). Shards are split over DDP ranks (``RANK``/``WORLD_SIZE``, or torch.distributed) and then
 over DataLoader workers (``get_worker_info``), by webdataset's ``split_by_node`` and
@@ -42,11 +42,11 @@ from torch.utils.data import IterableDataset
 from webdataset.tariterators import group_by_keys, tar_file_iterator
 from webdataset.utils import pytorch_worker_info
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, decode_image
+from jarvl.data.records import MAX_CHARS, clean_text, get_field, get_text, reader_options
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import TASKS, Sample
-from jarvl.data.text import MAX_CHARS, clean_text, get_field, get_text, reader_options
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 PROMPT = "describe the image."
@@ -56,8 +56,9 @@ OPTIONS = {"n": 0, "shuffle": 0, "seed": 0, "max_chars": MAX_CHARS, "max_pixels"
 class WdsDataset(IterableDataset):
     """Streams Samples (and BadRecord objects) from WebDataset shards; see the module doc."""
 
-    def __init__(self, pattern: str, n: int = 0, shuffle: int = 0, seed: int = 0,
-                 max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS) -> None:
+    def __init__(
+        self, pattern: str, n: int = 0, shuffle: int = 0, seed: int = 0, max_chars: int = MAX_CHARS, max_pixels: int = MAX_PIXELS
+    ) -> None:
         super().__init__()
         self.pattern, self.n, self.shuffle, self.seed = pattern, n, shuffle, seed
         self.max_chars, self.max_pixels = max_chars, max_pixels
@@ -168,7 +169,7 @@ def is_task_record(record: Any) -> bool:
     return isinstance(record, dict) and ("prompt" in record or "target" in record)
 
 
-@register_reader("wds")
+@register_reader("wds", split=False)
 def open_wds(path: str, split: str | None, options: dict[str, Any]) -> WdsDataset:
     """``wds:PATTERN[?n=N&shuffle=N&seed=N]``: brace-expanded shard paths (or ``pipe:``/URLs)."""
     return WdsDataset(path, **reader_options(options, OPTIONS, "wds"))

@@ -9,26 +9,43 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable, TypeVar
+from functools import cache
+from typing import TypeVar
 
 from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES, SynthConfig
 from jarvl.data.synthetic.language import a, noun_phrase, the
 from jarvl.data.synthetic.relations import RELATIONS, holds
 from jarvl.data.synthetic.scene import (
-    ATTRIBUTES, Filter, Infeasible, Obj, Scene, fits, possible, sample_scene,
+    ATTRIBUTES,
+    Filter,
+    Infeasible,
+    Obj,
+    Scene,
+    fits,
+    possible,
+    sample_scene,
 )
 
 VALUES: dict[str, tuple[str, ...]] = {"size": SIZES, "color": tuple(COLORS), "shape": SHAPES}
 # Slot sets used to refer to one object ("the red circle", "the large square", "the red object").
 REF_TEMPLATES = (("color", "shape"), ("size", "shape"), ("color",), ("size", "color", "shape"))
 EXISTS_TEMPLATES = (
-    ("color",), ("shape",), ("color", "shape"), ("size", "color"), ("size", "shape"),
+    ("color",),
+    ("shape",),
+    ("color", "shape"),
+    ("size", "color"),
+    ("size", "shape"),
     ("size", "color", "shape"),
 )
 COUNT_TEMPLATES = (
-    ("color",), ("shape",), ("size",), ("color", "shape"), ("size", "shape"), ("size", "color"),
+    ("color",),
+    ("shape",),
+    ("size",),
+    ("color", "shape"),
+    ("size", "shape"),
+    ("size", "color"),
 )
 T = TypeVar("T")
 
@@ -62,7 +79,7 @@ def retry(make: Callable[[], T], tries: int = 1000) -> T:
     raise ValueError(f"no feasible example after {tries} tries; the SynthConfig is too tight")
 
 
-@lru_cache(maxsize=None)
+@cache
 def filters_for(slots: tuple[str, ...], condition: str) -> tuple[Filter, ...]:
     """Every filter setting exactly ``slots`` that some object can match under ``condition``."""
     combos = itertools.product(*(VALUES[s] for s in slots))
@@ -70,16 +87,12 @@ def filters_for(slots: tuple[str, ...], condition: str) -> tuple[Filter, ...]:
     return tuple(f for f in found if possible(f, condition))
 
 
-def pick_filter(
-    rng: random.Random, templates: tuple[tuple[str, ...], ...], condition: str
-) -> Filter:
+def pick_filter(rng: random.Random, templates: tuple[tuple[str, ...], ...], condition: str) -> Filter:
     """A uniformly drawn template, then a uniformly drawn possible filter for it."""
     return rng.choice(filters_for(rng.choice(templates), condition))
 
 
-def two_refs(
-    rng: random.Random, condition: str, templates: tuple[tuple[str, ...], ...] = REF_TEMPLATES
-) -> tuple[Filter, Filter]:
+def two_refs(rng: random.Random, condition: str, templates: tuple[tuple[str, ...], ...] = REF_TEMPLATES) -> tuple[Filter, Filter]:
     """Two references that can never pick the same object."""
     first, second = pick_filter(rng, templates, condition), pick_filter(rng, templates, condition)
     if not first.disjoint(second):
@@ -88,14 +101,14 @@ def two_refs(
 
 
 def exists(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"is there a red circle?" / "there is a red circle."."""
+    """ "is there a red circle?" / "there is a red circle."."""
     f = pick_filter(rng, EXISTS_TEMPLATES, cond)
     scene = sample_scene(rng, cfg, cond, forced=(f,) if yes else (), forbid=() if yes else (f,))
     return Claim(scene, f"is there {a(f)}?", f"there is {a(f)}.")
 
 
 def relation(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"is the red circle left of the blue square?" (left of / right of / above / below)."""
+    """ "is the red circle left of the blue square?" (left of / right of / above / below)."""
     rel = rng.choice(tuple(RELATIONS))
     fa, fb = two_refs(rng, cond)
     scene = sample_scene(rng, cfg, cond, forced=(fa, fb), forbid=(fa, fb))
@@ -122,14 +135,12 @@ def swap(scene: Scene, i: int, j: int) -> Scene:
 _COMPARATORS = {
     "more": (lambda c1, c2: c1 > c2, "are there more {} than {}?", "there are more {} than {}."),
     "fewer": (lambda c1, c2: c1 < c2, "are there fewer {} than {}?", "there are fewer {} than {}."),
-    "as many": (
-        lambda c1, c2: c1 == c2, "are there as many {} as {}?", "there are as many {} as {}."
-    ),
+    "as many": (lambda c1, c2: c1 == c2, "are there as many {} as {}?", "there are as many {} as {}."),
 }
 
 
 def compare_counts(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"are there more circles than squares?" (more / fewer / as many; colours or shapes)."""
+    """ "are there more circles than squares?" (more / fewer / as many; colours or shapes)."""
     slot = rng.choice(("color", "shape"))
     v1, v2 = rng.sample(VALUES[slot], 2)
     f1, f2 = Filter(**{slot: v1}), Filter(**{slot: v2})
@@ -148,7 +159,7 @@ def compare_counts(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -
 
 
 def same_attribute(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"is the red square the same size as the blue circle?" (size / color / shape)."""
+    """ "is the red square the same size as the blue circle?" (size / color / shape)."""
     q = rng.choice(ATTRIBUTES)
     others = [s for s in ATTRIBUTES if s != q]
     templates = ((others[0],), (others[1],), tuple(others))
@@ -163,4 +174,3 @@ def same_attribute(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -
     scene = sample_scene(rng, cfg, cond, forced=forced, forbid=(fa, fb))
     same = f"the same {q} as {the(fb)}"
     return Claim(scene, f"is {the(fa)} {same}?", f"{the(fa)} is {same}.")
-

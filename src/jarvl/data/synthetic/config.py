@@ -9,8 +9,9 @@ training.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
+
+from jarvl.registry import did_you_mean
 
 # RGB values chosen to stay distinct from one another and from the background.
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -41,9 +42,7 @@ SPLIT_CONDITION = {"train": "A", "val": "A", "test": "A", "comp": "B"}
 
 def unknown_choice(kind: str, name: str, valid: tuple[str, ...] | list[str]) -> ValueError:
     """The error for a name outside ``valid``, suggesting the closest valid one."""
-    close = difflib.get_close_matches(name, list(valid), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; valid: {', '.join(valid)}"
-    return ValueError(f"unknown {kind} {name!r}{hint}")
+    return ValueError(f"unknown {kind} {name!r}{did_you_mean(name, valid, list_valid=True)}")
 
 
 @dataclass(frozen=True)
@@ -72,10 +71,7 @@ class SynthConfig:
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"SynthConfig.{name} must be an int, got {value!r}")
         if self.min_objects < 1 or self.max_objects < self.min_objects:
-            raise ValueError(
-                f"SynthConfig needs 1 <= min_objects <= max_objects, "
-                f"got {self.min_objects}..{self.max_objects}"
-            )
+            raise ValueError(f"SynthConfig needs 1 <= min_objects <= max_objects, got {self.min_objects}..{self.max_objects}")
         if self.image_size < 16:
             raise ValueError(f"SynthConfig.image_size must be >= 16, got {self.image_size}")
         object.__setattr__(self, "families", tuple(self.families))

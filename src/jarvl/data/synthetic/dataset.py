@@ -7,7 +7,7 @@ every DataLoader worker, on resume and across machines, and each split draws fro
 from __future__ import annotations
 
 import random
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from jarvl.data.schema import TASKS, Sample
 from jarvl.data.synthetic.caption import make_caption
@@ -83,10 +83,7 @@ class SyntheticDataset:
             id=f"synth-{self.task}-{self.split}-{self.seed}-{index}",
             answers=[it.target],
             meta={
-                "objects": [
-                    {"shape": o.shape, "color": o.color, "size": o.size, "x": o.x, "y": o.y}
-                    for o in it.scene.objects
-                ],
+                "objects": [{"shape": o.shape, "color": o.color, "size": o.size, "x": o.x, "y": o.y} for o in it.scene.objects],
                 "condition": self.condition,
                 "split": self.split,
                 "index": index,
@@ -104,8 +101,6 @@ class SyntheticDataset:
             yield it.target
 
 
-def synthetic_texts(
-    n: int = 2000, seed: int = 0, config: SynthConfig | None = None, tasks: Iterable[str] = TASKS
-) -> list[str]:
+def synthetic_texts(n: int = 2000, seed: int = 0, config: SynthConfig | None = None, tasks: Iterable[str] = TASKS) -> list[str]:
     """Prompts and targets of ``n`` train samples per task: a corpus with the whole vocabulary."""
     return [t for task in tasks for t in SyntheticDataset(task, "train", n, seed, config).texts()]

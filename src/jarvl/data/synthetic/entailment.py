@@ -18,8 +18,17 @@ from __future__ import annotations
 import random
 
 from jarvl.data.synthetic.claims import (
-    COUNT_TEMPLATES, EXISTS_TEMPLATES, VALUES, Claim, Item, compare_counts, exists, pick_filter,
-    relation, retry, same_attribute,
+    COUNT_TEMPLATES,
+    EXISTS_TEMPLATES,
+    VALUES,
+    Claim,
+    Item,
+    compare_counts,
+    exists,
+    pick_filter,
+    relation,
+    retry,
+    same_attribute,
 )
 from jarvl.data.synthetic.config import SynthConfig
 from jarvl.data.synthetic.language import a, noun_phrase, number_word, the
@@ -30,7 +39,7 @@ MATERIALS = ("wood", "metal", "glass", "rubber", "plastic", "stone", "paper")
 
 
 def count_claim(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"there are two red objects." (false counts are off by one or two)."""
+    """ "there are two red objects." (false counts are off by one or two)."""
     f = pick_filter(rng, COUNT_TEMPLATES, cond)
     stated = rng.randint(0, cfg.max_objects)
     actual = stated
@@ -45,7 +54,7 @@ def count_claim(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> C
 
 
 def attribute_claim(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"the large square is red." / "the red object is a circle." / "the red circle is small."."""
+    """ "the large square is red." / "the red object is a circle." / "the red circle is small."."""
     q = rng.choice(ATTRIBUTES)
     others = [s for s in ATTRIBUTES if s != q]
     ref = pick_filter(rng, ((others[0],), (others[1],), tuple(others)), cond)
@@ -60,7 +69,7 @@ def attribute_claim(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) 
 
 
 def material_claim(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -> Claim:
-    """"there is a red circle made of wood.": undecidable if a red circle is there, else false."""
+    """ "there is a red circle made of wood.": undecidable if a red circle is there, else false."""
     f = pick_filter(rng, EXISTS_TEMPLATES, cond)
     scene = sample_scene(rng, cfg, cond, forced=(f,) if yes else (), forbid=() if yes else (f,))
     material = rng.choice(MATERIALS)
@@ -78,16 +87,21 @@ PLAIN_CLAIMS = {
 }
 
 # kind of plain claim -> the VQA family (``SynthConfig.families``) that selects it.
-FAMILY_OF = {"exists": "exists", "count": "count", "attribute": "attribute", "spatial": "spatial",
-             "compare_count": "compare", "compare_attribute": "compare"}
+FAMILY_OF = {
+    "exists": "exists",
+    "count": "count",
+    "attribute": "attribute",
+    "spatial": "spatial",
+    "compare_count": "compare",
+    "compare_attribute": "compare",
+}
 
 _NEED_TWO_OBJECTS = ("spatial", "compare_count", "compare_attribute")
 
 
 def plain_kinds(cfg: SynthConfig) -> list[str]:
     """The kinds of plain claim ``cfg`` allows: those of its families that its scenes can hold."""
-    return [k for k in PLAIN_CLAIMS
-            if FAMILY_OF[k] in cfg.families and (cfg.max_objects >= 2 or k not in _NEED_TWO_OBJECTS)]
+    return [k for k in PLAIN_CLAIMS if FAMILY_OF[k] in cfg.families and (cfg.max_objects >= 2 or k not in _NEED_TWO_OBJECTS)]
 
 
 def make_entailment(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:

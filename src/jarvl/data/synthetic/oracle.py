@@ -23,7 +23,7 @@ _ATTR = r"(color|shape|size)"
 
 
 def parse_phrase(text: str) -> Filter:
-    """"large red circles" -> Filter("large", "red", "circle"); "object(s)" leaves shape open."""
+    """ "large red circles" -> Filter("large", "red", "circle"); "object(s)" leaves shape open."""
     *adjectives, noun = text.split()
     noun = noun[:-1] if noun.endswith("s") else noun
     if noun not in (*SHAPES, "object"):
@@ -122,8 +122,7 @@ def _is_value(scene: Scene, ref: str, value: str) -> str | None:
 
 
 _STATEMENTS = (
-    (r"there is an? (.+) made of \w+",
-     lambda s, p: "neutral" if s.count(parse_phrase(p)) else "contradiction"),
+    (r"there is an? (.+) made of \w+", lambda s, p: "neutral" if s.count(parse_phrase(p)) else "contradiction"),
     (r"there is an? (.+)", lambda s, p: _label(_yes(s.count(parse_phrase(p)) > 0))),
     (r"there are (more|fewer) (.+) than (.+)", lambda *a: _label(_counts(*a))),
     (r"there are (as many) (.+) as (.+)", lambda *a: _label(_counts(*a))),
@@ -135,5 +134,5 @@ _STATEMENTS = (
 
 
 def entailment_label(scene: Scene, statement: str) -> str | None:
-    """"entailment", "neutral" or "contradiction" for a statement; None when ill-posed."""
+    """ "entailment", "neutral" or "contradiction" for a statement; None when ill-posed."""
     return _match(_STATEMENTS, scene, statement, ".")

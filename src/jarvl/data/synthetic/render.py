@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -10,7 +10,7 @@ from jarvl.data.synthetic.config import BACKGROUND, COLORS
 from jarvl.data.synthetic.scene import Scene, half_extent
 
 
-@lru_cache(maxsize=None)
+@cache
 def stencil(shape: str, r: int) -> np.ndarray:
     """bool[2r+1, 2r+1, 3] mask of ``shape`` centred in its bounding box of half side ``r``."""
     dy, dx = np.mgrid[-r : r + 1, -r : r + 1]
@@ -28,7 +28,7 @@ def stencil(shape: str, r: int) -> np.ndarray:
     return mask
 
 
-@lru_cache(maxsize=None)
+@cache
 def _background(image_size: int) -> np.ndarray:
     image = np.empty((image_size, image_size, 3), dtype=np.uint8)
     image[:] = BACKGROUND  # broadcasting a tuple is slow; done once per size

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -44,10 +44,7 @@ class Filter:
 
     def matches(self, obj: Obj | Filter) -> bool:
         """True when every slot this filter sets equals the object's attribute."""
-        return all(
-            want is None or want == getattr(obj, name)
-            for name, want in ((a, getattr(self, a)) for a in ATTRIBUTES)
-        )
+        return all(want is None or want == getattr(obj, name) for name, want in ((a, getattr(self, a)) for a in ATTRIBUTES))
 
     def slots(self) -> tuple[str, ...]:
         """The attribute names this filter sets."""
@@ -56,10 +53,7 @@ class Filter:
     def disjoint(self, other: Filter) -> bool:
         """True when no object can match both filters (they disagree on a shared slot)."""
         return any(
-            getattr(self, a) is not None
-            and getattr(other, a) is not None
-            and getattr(self, a) != getattr(other, a)
-            for a in ATTRIBUTES
+            getattr(self, a) is not None and getattr(other, a) is not None and getattr(self, a) != getattr(other, a) for a in ATTRIBUTES
         )
 
     def with_(self, **slots: str) -> Filter:
@@ -100,10 +94,8 @@ def half_extent(size: str, image_size: int) -> int:
     return small if size == "small" else max(small + 2, round(0.13 * image_size))
 
 
-@lru_cache(maxsize=None)
-def _completions(
-    f: Filter, avoid: tuple[Filter, ...], condition: str
-) -> tuple[tuple[Obj, ...], tuple[float, ...]]:
+@cache
+def _completions(f: Filter, avoid: tuple[Filter, ...], condition: str) -> tuple[tuple[Obj, ...], tuple[float, ...]]:
     # Weights make the free distribution uniform over shapes and sizes, then over allowed colours.
     objs, cum, total = [], [], 0.0
     for shape in SHAPES:
@@ -146,9 +138,7 @@ def sample_scene(
     """
     if n is None:
         n = rng.randint(max(cfg.min_objects, len(forced)), max(cfg.max_objects, len(forced)))
-    objs = [
-        complete(rng, f, tuple(g for g in forbid if not _refines(f, g)), condition) for f in forced
-    ]
+    objs = [complete(rng, f, tuple(g for g in forbid if not _refines(f, g)), condition) for f in forced]
     objs += [complete(rng, Filter(), tuple(forbid), condition) for _ in range(n - len(objs))]
     rng.shuffle(objs)
     return Scene(place(rng, objs, cfg.image_size), cfg.image_size, condition)
@@ -191,7 +181,4 @@ def place(rng: random.Random, objs: list[Obj], image_size: int) -> tuple[Obj, ..
                 grid[max(0, y - d) : y + d + 1, max(0, x - d) : x + d + 1] = False
         if len(placed) == len(objs):
             return tuple(replace(o, x=placed[i][0], y=placed[i][1]) for i, o in enumerate(objs))
-    raise ValueError(
-        f"cannot place {len(objs)} objects without overlap in a {image_size}px image; "
-        "lower max_objects or raise image_size"
-    )
+    raise ValueError(f"cannot place {len(objs)} objects without overlap in a {image_size}px image; lower max_objects or raise image_size")

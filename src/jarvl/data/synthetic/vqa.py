@@ -18,11 +18,21 @@ no better than chance; every question needs the image.
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from jarvl.data.synthetic.claims import (
-    COUNT_TEMPLATES, REF_TEMPLATES, VALUES, Claim, Item, compare_counts, exists, pick_filter,
-    relation, retry, same_attribute, swap,
+    COUNT_TEMPLATES,
+    REF_TEMPLATES,
+    VALUES,
+    Claim,
+    Item,
+    compare_counts,
+    exists,
+    pick_filter,
+    relation,
+    retry,
+    same_attribute,
+    swap,
 )
 from jarvl.data.synthetic.config import SynthConfig
 from jarvl.data.synthetic.language import noun_phrase, the
@@ -37,7 +47,7 @@ def _yes_no(rng: random.Random) -> bool:
 
 
 def attribute(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
-    """"what <color|shape|size> is <the unique object described by the other attributes>?"."""
+    """ "what <color|shape|size> is <the unique object described by the other attributes>?"."""
     q = rng.choice(ATTRIBUTES)
     others = [s for s in ATTRIBUTES if s != q]
     ref = pick_filter(rng, ((others[0],), (others[1],), tuple(others)), cond)
@@ -50,7 +60,7 @@ def attribute(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
 
 
 def count(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
-    """"how many red objects are there?" with the count uniform in 0..max_objects."""
+    """ "how many red objects are there?" with the count uniform in 0..max_objects."""
     f = pick_filter(rng, COUNT_TEMPLATES, cond)
     k = rng.randint(0, cfg.max_objects)
     scene = sample_scene(rng, cfg, cond, forced=(f,) * k, forbid=(f,))
@@ -58,7 +68,7 @@ def count(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
 
 
 def related_attribute(rng: random.Random, cfg: SynthConfig, cond: str) -> Item:
-    """"what color is the object left of the green circle?" (the related object is unique)."""
+    """ "what color is the object left of the green circle?" (the related object is unique)."""
     rel = rng.choice((*RELATIONS, "nearest to"))
     q = rng.choice(("color", "shape"))
     ref = pick_filter(rng, REF_TEMPLATES, cond)

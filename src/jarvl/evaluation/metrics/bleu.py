@@ -61,30 +61,21 @@ def coco_tokenize(caption: str) -> str:
 def ngram_counts(tokens: str, n: int = 4) -> Counter:
     """Counts of every 1..n-gram (as word tuples) of a whitespace-tokenised string."""
     words = tokens.split()
-    return Counter(
-        tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1)
-    )
+    return Counter(tuple(words[i : i + k]) for k in range(1, n + 1) for i in range(len(words) - k + 1))
 
 
 def check_corpus(candidates: Sequence[str], references: Sequence[Sequence[str]]) -> None:
     """Fail loudly on inputs the caption scorers cannot score (pycocoevalcap's asserts)."""
     if isinstance(candidates, str) or len(candidates) != len(references):
-        raise ValueError(
-            f"need one candidate per image: {len(candidates)} candidates, "
-            f"{len(references)} reference sets"
-        )
+        raise ValueError(f"need one candidate per image: {len(candidates)} candidates, {len(references)} reference sets")
     if not candidates:
         raise ValueError("empty corpus")
     for i, refs in enumerate(references):
         if isinstance(refs, str) or len(refs) == 0:
-            raise ValueError(
-                f"image {i}: references must be a non-empty list of strings, got {refs!r}"
-            )
+            raise ValueError(f"image {i}: references must be a non-empty list of strings, got {refs!r}")
 
 
-def corpus_bleu(
-    candidates: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4
-) -> list[float]:
+def corpus_bleu(candidates: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4) -> list[float]:
     """Corpus-level BLEU-1..max_n exactly as pycocoevalcap's ``Bleu(max_n).compute_score``.
 
     Clipped n-gram matches (clipped by the max count in any one reference) and candidate n-gram

@@ -52,9 +52,7 @@ def _similarity(hyp, ref, n: int, sigma: float) -> list[float]:
     return val
 
 
-def cider_d_scores(
-    candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0
-) -> list[float]:
+def cider_d_scores(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0) -> list[float]:
     """Per-image CIDEr-D scores (pycocoevalcap ``Cider().compute_score(...)[1]``).
 
     Args:
@@ -84,9 +82,7 @@ def cider_d_scores(
     return scores
 
 
-def cider_d(
-    candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0
-) -> float:
+def cider_d(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0) -> float:
     """Corpus CIDEr-D: mean of ``cider_d_scores`` (pycocoevalcap ``Cider().compute_score()[0]``)."""
     scores = cider_d_scores(candidates, references, n=n, sigma=sigma)
     return sum(scores) / len(scores)

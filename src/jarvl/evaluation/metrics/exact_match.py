@@ -64,9 +64,7 @@ def exact_match_by_group(
     }
 
 
-def gqa_accuracy(
-    preds: Sequence[str], refs: Sequence[str], structural_types: Sequence[str] | None = None
-) -> dict[str, float]:
+def gqa_accuracy(preds: Sequence[str], refs: Sequence[str], structural_types: Sequence[str] | None = None) -> dict[str, float]:
     """GQA accuracy overall and for open vs binary questions, after ``normalize_answer``.
 
     Without ``structural_types`` a question is binary when its reference answer is yes/no. With

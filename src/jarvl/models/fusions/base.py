@@ -7,13 +7,15 @@ is a one-word config change and benchmarks compare them under identical encoders
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import torch
 from torch import nn
 
-from jarvl.models.config import FusionConfig
+from jarvl.blocks.config import FusionConfig
+from jarvl.blocks.layers import TanhGate, TransformerLayer, tanh_gates
+from jarvl.registry import Registry
 
 
 @dataclass
@@ -44,13 +46,17 @@ class Fusion(nn.Module):
         """float[B, M, D], float[B, L, D], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K])."""
         raise NotImplementedError
 
+    def gates(self) -> dict[str, TanhGate]:
+        """The tanh gates of this fusion (Eq. 3), by module name: every ``TanhGate`` it holds.
+
+        The trainer reads them (``gate_mean_abs``) and the optimiser exempts their parameters
+        from weight decay; a fusion with gated paths builds them from ``TanhGate``.
+        """
+        return tanh_gates(self)
+
     def gate_values(self) -> dict[str, torch.Tensor]:
-        """tanh of every gate of this fusion, by parameter name (empty when it has no gates)."""
-        return {
-            name.removesuffix(".gate"): torch.tanh(p.detach())
-            for name, p in self.named_parameters()
-            if name.endswith(".gate")
-        }
+        """tanh of every gate of this fusion, by module name (empty when it has no gates)."""
+        return {name: torch.tanh(g.gate.detach()) for name, g in self.gates().items()}
 
 
 def joint_sequence(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, modality: torch.Tensor):
@@ -65,43 +71,32 @@ def joint_sequence(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Ten
 
 def layer_stacks(cfg: FusionConfig, width: int, heads: int, mlp_ratio: float) -> nn.ModuleList:
     """``cfg.iterations`` stacks of ``cfg.layers_per_iteration`` transformer layers (T(.) of Eq. 4)."""
-    from jarvl.models.layers import TransformerLayer
-
     return nn.ModuleList(
-        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration))
-        for _ in range(cfg.iterations)
+        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration)) for _ in range(cfg.iterations)
     )
 
 
-_FUSIONS: dict[str, type[Fusion]] = {}
+FUSIONS: Registry[type[Fusion]] = Registry("fusion")
 
 
 def register_fusion(name: str) -> Callable[[type[Fusion]], type[Fusion]]:
     """Class decorator adding a fusion to the registry under ``name``."""
 
     def add(cls: type[Fusion]) -> type[Fusion]:
-        if name in _FUSIONS:
-            raise ValueError(f"fusion '{name}' registered twice")
-        _FUSIONS[name] = cls
         cls.registry_name = name
-        return cls
+        return FUSIONS.register(name, cls)
 
     return add
 
 
 def list_fusions() -> list[str]:
     """Names of every registered fusion."""
-    return list(_FUSIONS)
+    return FUSIONS.names()
 
 
 def check_fusion_name(name: str) -> None:
     """Raise ValueError for a fusion name that is not registered, suggesting the closest one."""
-    if name not in _FUSIONS:
-        import difflib
-
-        close = difflib.get_close_matches(name, list(_FUSIONS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ValueError(f"unknown fusion '{name}'{hint} (available: {', '.join(_FUSIONS)})")
+    FUSIONS.check(name)
 
 
 def resolved_gate_init(cfg: FusionConfig, *, pretrained: bool = False) -> float:
@@ -111,11 +106,8 @@ def resolved_gate_init(cfg: FusionConfig, *, pretrained: bool = False) -> float:
     return 0.0 if pretrained else 1.0
 
 
-def build_fusion(
-    cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0, pretrained: bool = False
-) -> Fusion:
+def build_fusion(cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float = 4.0, pretrained: bool = False) -> Fusion:
     """Instantiate the fusion ``cfg.name``; an unknown name lists the valid ones. ``pretrained``: a tower
     starts from pretrained weights (the auto gate initialisation is then 0)."""
-    check_fusion_name(cfg.name)
-    cfg = replace(cfg, gate_init=resolved_gate_init(cfg, pretrained=pretrained))
-    return _FUSIONS[cfg.name](cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
+    cls = FUSIONS.get(cfg.name)
+    return cls(replace(cfg, gate_init=resolved_gate_init(cfg, pretrained=pretrained)), width=width, heads=heads, mlp_ratio=mlp_ratio)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.config import FusionConfig
+from jarvl.blocks.config import FusionConfig
 from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
 from jarvl.models.fusions.resamplers import SpatialResampler
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from jarvl.models.config import FusionConfig
+from jarvl.blocks.config import FusionConfig
+from jarvl.blocks.layers import TransformerLayer
 from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
 from jarvl.models.fusions.gated import GatedCrossAttention
-from jarvl.models.layers import TransformerLayer
 
 
 @register_fusion("cross_attention")

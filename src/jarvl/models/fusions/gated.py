@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.layers import MLP, Attention, TanhGate
+from jarvl.blocks.layers import MLP, Attention, TanhGate
 
 
 class GatedCrossAttention(nn.Module):
@@ -24,8 +24,7 @@ class GatedCrossAttention(nn.Module):
     """
 
     def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False,
-        match_count: bool = False,
+        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False, match_count: bool = False
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.config import FusionConfig
+from jarvl.blocks.config import FusionConfig
 from jarvl.models.fusions.base import Fusion, FusionOutput, layer_stacks, register_fusion
 from jarvl.models.fusions.gated import GatedCrossAttention
 from jarvl.models.fusions.resamplers import build_resampler
@@ -32,16 +32,10 @@ class JARFusion(Fusion):
         super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
         n, h = cfg.num_tokens, self.heads
         # Separate learned queries for image and text [choice].
-        self.image_resampler = (
-            build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
-        )
-        self.text_resampler = (
-            build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.text_context == "latents" else None
-        )
+        self.image_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
+        self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.text_context == "latents" else None
         self.fuse = nn.ModuleList(
-            GatedCrossAttention(
-                width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores, match_count=cfg.match_count
-            )
+            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores, match_count=cfg.match_count)
             for _ in range(cfg.iterations)
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.config import FusionConfig
+from jarvl.blocks.config import FusionConfig
+from jarvl.blocks.layers import MLP, Attention
 from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
-from jarvl.models.layers import MLP, Attention
 
 
 class _CrossBlock(nn.Module):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jarvl.models.layers import MLP, Attention
+from jarvl.blocks.layers import MLP, Attention
 
 
 class LatentResampler(nn.Module):

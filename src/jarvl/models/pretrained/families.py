@@ -33,18 +33,33 @@ class Family:
 
 
 _BERT = dict(kind="text", model_class="", blocks="encoder.layer", init_kwargs={"add_pooling_layer": False})
-_T5 = dict(kind="text", model_class="T5EncoderModel", blocks="encoder.block", final=("encoder.final_layer_norm",),
-           depth_key="num_layers", width_key="d_model", heads_key="num_heads", mlp_key="d_ff")
+_T5 = dict(
+    kind="text",
+    model_class="T5EncoderModel",
+    blocks="encoder.block",
+    final=("encoder.final_layer_norm",),
+    depth_key="num_layers",
+    width_key="d_model",
+    heads_key="num_heads",
+    mlp_key="d_ff",
+)
 
 FAMILIES: dict[str, Family] = {
-    "vit": Family(kind="vision", model_class="ViTModel", blocks="layers|encoder.layer", final=("layernorm",),
-                  init_kwargs={"add_pooling_layer": False}),
+    "vit": Family(
+        kind="vision", model_class="ViTModel", blocks="layers|encoder.layer", final=("layernorm",), init_kwargs={"add_pooling_layer": False}
+    ),
     # CLIP's last_hidden_state precedes post_layernorm, which only its pooled output uses: jarvl
     # applies it to every token (as open_clip's ln_post), so no parameter is left without a gradient.
-    "clip_vision_model": Family(kind="vision", model_class="CLIPVisionModel", blocks="encoder.layers",
-                                final=("post_layernorm",), post=("post_layernorm",)),
-    "siglip_vision_model": Family(kind="vision", model_class="SiglipVisionModel", blocks="encoder.layers",
-                                  final=("post_layernorm",), config_overrides={"vision_use_head": False}),
+    "clip_vision_model": Family(
+        kind="vision", model_class="CLIPVisionModel", blocks="encoder.layers", final=("post_layernorm",), post=("post_layernorm",)
+    ),
+    "siglip_vision_model": Family(
+        kind="vision",
+        model_class="SiglipVisionModel",
+        blocks="encoder.layers",
+        final=("post_layernorm",),
+        config_overrides={"vision_use_head": False},
+    ),
     "bert": Family(**{**_BERT, "model_class": "BertModel"}),
     "roberta": Family(**{**_BERT, "model_class": "RobertaModel"}),
     "xlm-roberta": Family(**{**_BERT, "model_class": "XLMRobertaModel"}),
@@ -66,7 +81,9 @@ def tower_config(raw: dict[str, Any], kind: str, where: str) -> dict[str, Any]:
     family = FAMILIES.get(model_type)
     if family is None or family.kind != kind:
         known = sorted(t for t, f in FAMILIES.items() if f.kind == kind) + (sorted(_VISION_PARTS) if kind == "vision" else [])
-        raise BackboneError(f"{where}: model_type {model_type or '(none)'!r} is not a {kind} tower jarvl builds (supported: {', '.join(known)})")
+        raise BackboneError(
+            f"{where}: model_type {model_type or '(none)'!r} is not a {kind} tower jarvl builds (supported: {', '.join(known)})"
+        )
     return raw
 
 

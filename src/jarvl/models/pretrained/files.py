@@ -27,7 +27,7 @@ class BackboneError(ValueError):
 def convert_hint(path: Path) -> str:
     """How to turn a pickle-only checkpoint into safetensors, once, on a machine that trusts it."""
     return (
-        f"convert it once where you trust the file: python -c \"from transformers import AutoModel; "
+        f'convert it once where you trust the file: python -c "from transformers import AutoModel; '
         f"AutoModel.from_pretrained('{path}').save_pretrained('{path}-safetensors')\" "
         f"(save_pretrained writes model.safetensors), then point the backbone at {path}-safetensors"
     )

@@ -5,7 +5,7 @@
 architecture (``hf_config``, width, depth, heads, mlp_ratio, patch_size) and the image
 preprocessing (image_size, mean, std, crop). A resolved config is self-contained: it is saved in
 every checkpoint and rebuilds the towers without the directories (``eval``, ``predict``, resume).
-The text vocabulary and special ids are the tokenizer's business (``jarvl.train.setup``).
+The text vocabulary and special ids are the tokenizer's business (``jarvl.train.run_tokenizer``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from jarvl.models.config import ModelConfig, TextConfig, VisionConfig
+from jarvl.blocks.config import ModelConfig, TextConfig, VisionConfig
 from jarvl.models.pretrained.families import family_of, tower_config
 from jarvl.models.pretrained.files import CONFIG, PREPROCESSOR, TOKENIZER, BackboneError, check_dir, read_json
 from jarvl.models.pretrained.tower import architecture_dict, hf_config_object

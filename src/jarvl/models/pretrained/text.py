@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from jarvl.models.config import TextConfig
+from jarvl.blocks.config import TextConfig
 from jarvl.models.pretrained.tower import PretrainedTower
 
 

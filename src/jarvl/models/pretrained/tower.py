@@ -19,8 +19,17 @@ from jarvl.models.pretrained.files import BackboneError, check_dir
 
 # Bookkeeping keys of a config.json that do not shape the architecture (left out of hf_config).
 _NOT_ARCHITECTURE = (
-    "_name_or_path", "transformers_version", "architectures", "dtype", "torch_dtype", "return_dict",
-    "output_hidden_states", "output_attentions", "id2label", "label2id", "problem_type",
+    "_name_or_path",
+    "transformers_version",
+    "architectures",
+    "dtype",
+    "torch_dtype",
+    "return_dict",
+    "output_hidden_states",
+    "output_attentions",
+    "id2label",
+    "label2id",
+    "problem_type",
 )
 
 
@@ -111,8 +120,13 @@ class PretrainedTower(nn.Module):
         with quiet_transformers():
             try:
                 loaded, info = cls.from_pretrained(
-                    str(root), config=self.model.config, local_files_only=True, use_safetensors=True,
-                    output_loading_info=True, dtype=torch.float32, **self.family.init_kwargs,
+                    str(root),
+                    config=self.model.config,
+                    local_files_only=True,
+                    use_safetensors=True,
+                    output_loading_info=True,
+                    dtype=torch.float32,
+                    **self.family.init_kwargs,
                 )
             except (OSError, ValueError, RuntimeError) as err:
                 raise BackboneError(f"{self.key}={self.backbone}: cannot load the weights: {err}") from None

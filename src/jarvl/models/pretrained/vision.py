@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from jarvl.models.config import VisionConfig
+from jarvl.blocks.config import VisionConfig
 from jarvl.models.pretrained.tower import PretrainedTower
 
 

@@ -46,7 +46,9 @@ def plot_examples(examples: list[dict[str, Any]], path: str | Path, cols: int = 
     for ax, ex in zip(np.ravel(axes), examples):
         ax.imshow(ex["image"], interpolation="nearest")
         ok = ex["prediction"].strip() == ex["target"].strip()
-        ax.set_title(f"{_wrap(ex['prompt'])}\nmodel: {ex['prediction']}   truth: {ex['target']}", fontsize=8, color="green" if ok else "red")
+        ax.set_title(
+            f"{_wrap(ex['prompt'])}\nmodel: {ex['prediction']}   truth: {ex['target']}", fontsize=8, color="green" if ok else "red"
+        )
     for ax in np.ravel(axes):
         ax.axis("off")
     fig.tight_layout()

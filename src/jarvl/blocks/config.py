@@ -6,10 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# ImageNet statistics (0-255 scale): the built-in ViT's input normalisation; a pretrained vision
-# tower takes its own from the checkpoint's preprocessor config.
-IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+from jarvl.imagenet import IMAGENET_MEAN, IMAGENET_STD
+
 _LAST_N = re.compile(r"last_(\d+)")
 
 
@@ -149,7 +147,7 @@ class ModelConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         """Check the config for values that would only fail deep inside a forward pass."""
         problems = []
         v = self.vision

@@ -153,6 +153,11 @@ class TanhGate(nn.Module):
         return torch.tanh(self.gate) * x
 
 
+def tanh_gates(module: nn.Module) -> dict[str, TanhGate]:
+    """Every ``TanhGate`` inside ``module``, by module name: the gate contract is this type, not a name."""
+    return {name: m for name, m in module.named_modules() if isinstance(m, TanhGate)}
+
+
 class Encoder(nn.Module):
     """A stack of pre-LN transformer layers with a final LayerNorm: float[B, T, D] -> float[B, T, D]."""
 

@@ -1,18 +1,15 @@
-"""Build what a run needs from its config: datasets, tokenizer, model. Shared by train, eval, demo."""
+"""Several datasets read as one: the training sets of a run, and the text the tokenizer learns from."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from pathlib import Path
 
 from torch.utils.data import IterableDataset
 
-from jarvl.data.collate import Collator
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.registry import open_dataset
 from jarvl.data.schema import Sample
-from jarvl.data.tokenizer import Tokenizer, train_tokenizer
-from jarvl.models.config import ModelConfig
 
 
 class ConcatDataset:
@@ -63,8 +60,6 @@ def record_text(dataset, index: int) -> tuple[str, str]:
     if hasattr(dataset, "item"):
         it = dataset.item(index)
         return it.prompt, it.target
-    from jarvl.data.errors import BadRecord
-
     try:
         s = dataset.record(index) if hasattr(dataset, "record") else dataset[index]
     except BadRecord:
@@ -77,44 +72,3 @@ def open_datasets(specs: list[str]) -> ConcatDataset:
     if not specs:
         raise ValueError("no datasets given")
     return ConcatDataset([open_dataset(s) for s in specs])
-
-
-def fit_tokenizer(train: ConcatDataset, kind: str, vocab_size: int, samples: int) -> Tokenizer:
-    """Train the tokenizer on the prompts and targets of the first ``samples`` training records."""
-    texts = [t for pair in train.pairs(samples) for t in pair if t]
-    if not texts:
-        raise ValueError("the training data has no text to train a tokenizer on")
-    return train_tokenizer(texts, vocab_size=vocab_size, kind=kind)
-
-
-def fit_model_to_tokenizer(cfg: ModelConfig, tokenizer: Tokenizer) -> ModelConfig:
-    """The model's vocabulary size and special ids follow its tokenizer.
-
-    A pretrained text tower's embedding table must hold every id of the tokenizer (T5's has
-    padding rows beyond it); otherwise this fails here, not at the first batch.
-    """
-    tower_vocab = cfg.text.hf_config.get("vocab_size")
-    if tower_vocab and tokenizer.vocab_size > tower_vocab:
-        raise ValueError(
-            f"the tokenizer has {tokenizer.vocab_size} ids, more than the {tower_vocab} rows of the text backbone's "
-            f"embeddings ({cfg.text.backbone}): use the backbone's own tokenizer.json"
-        )
-    cfg.text.vocab_size = tokenizer.vocab_size
-    cfg.text.pad_id, cfg.text.bos_id, cfg.text.eos_id = tokenizer.pad_id, tokenizer.bos_id, tokenizer.eos_id
-    return cfg
-
-
-def backbone_tokenizer(cfg: ModelConfig) -> Tokenizer | None:
-    """The text backbone's own tokenizer (it replaces a locally trained one), or None without one."""
-    return Tokenizer.from_pretrained(cfg.text.backbone) if cfg.text.backbone else None
-
-
-def make_collator(cfg: ModelConfig, tokenizer: Tokenizer) -> Collator:
-    """The collate function for ``cfg``: its image size and preprocessing, its text lengths."""
-    v = cfg.vision
-    return Collator(tokenizer, v.image_size, cfg.text.max_len, cfg.decoder.max_len, mean=v.mean, std=v.std, crop=v.crop)
-
-
-def load_tokenizer(ckpt: Path) -> Tokenizer:
-    """The tokenizer saved beside a checkpoint's weights."""
-    return Tokenizer.load(Path(ckpt) / "tokenizer.json")

@@ -14,14 +14,14 @@ one string instead of failing the whole file.
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 import unicodedata
 from typing import Any
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
+from jarvl.registry import did_you_mean
 
 MAX_CHARS = 2000
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -126,8 +126,7 @@ def reader_options(options: dict[str, Any], defaults: dict[str, Any], reader: st
     out = dict(defaults)
     for key, value in options.items():
         if key not in defaults:
-            close = difflib.get_close_matches(key, list(defaults), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, defaults)
             raise ValueError(f"unknown option {key!r} for reader {reader!r}{hint} (valid: {', '.join(sorted(defaults))})")
         kind = type(defaults[key]) if defaults[key] is not None else str
         try:

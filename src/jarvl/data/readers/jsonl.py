@@ -1,4 +1,4 @@
-"""The generic on-disk dataset format: a JSONL index of image-text records.
+"""The generic on-disk dataset format (``jsonl:PATH``): a JSONL index of image-text records, its reader and writer.
 
 One JSON object per line of ``index.jsonl``::
 
@@ -13,7 +13,7 @@ file and line, raised when the index is opened, not in the middle of training.
 
 One unusable record is skipped and counted instead (a ``BadRecord`` when it is read, naming the
 file and line): a line that is not UTF-8 (``not_utf8``), a prompt or target that is empty after
-cleaning (``empty_text``) or longer than ``max_chars`` (``text_too_long``, see ``jarvl.data.text``),
+cleaning (``empty_text``) or longer than ``max_chars`` (``text_too_long``, see ``jarvl.data.records``),
 and an unusable image (``jarvl.data.images``).
 """
 
@@ -22,16 +22,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from jarvl.data.errors import BadRecord
+from jarvl.data.bad_records import BadRecord
 from jarvl.data.images import MAX_PIXELS, load_image
+from jarvl.data.records import MAX_CHARS, clean_text, reader_options
+from jarvl.data.registry import register_reader
 from jarvl.data.schema import TASKS, Sample
-from jarvl.data.text import MAX_CHARS, clean_text
 
 INDEX = "index.jsonl"
 _REQUIRED = {"image": str, "prompt": str, "target": str, "task": str}
@@ -136,9 +138,7 @@ class JsonlDataset:
         return dataclasses.replace(s, image=load_image(s.image_path, s.id, self.max_pixels))
 
 
-def write_jsonl_dataset(
-    samples: Iterable[Sample], out_dir: str | os.PathLike, overwrite: bool = False
-) -> Path:
+def write_jsonl_dataset(samples: Iterable[Sample], out_dir: str | os.PathLike, overwrite: bool = False) -> Path:
     """Write samples as ``out_dir/images/<n>.png`` plus ``out_dir/index.jsonl``; returns the index.
 
     A sample without pixels keeps its ``image_path`` (made absolute). ``meta`` is written when not
@@ -159,8 +159,7 @@ def write_jsonl_dataset(
                 image = str(Path(s.image_path).resolve())
             else:
                 raise ValueError(f"sample {s.id or n!r} has neither image nor image_path")
-            record = {"image": image, "prompt": s.prompt, "target": s.target, "task": s.task,
-                      "family": s.family, "id": s.id or str(n)}
+            record = {"image": image, "prompt": s.prompt, "target": s.target, "task": s.task, "family": s.family, "id": s.id or str(n)}
             if s.answers:
                 record["answers"] = list(s.answers)
             if s.meta:
@@ -171,3 +170,10 @@ def write_jsonl_dataset(
                 where = f"sample {record['id']!r}"
                 raise ValueError(f"{where}: meta is not JSON-serialisable ({err})") from None
     return index
+
+
+@register_reader("jsonl", split=False)
+def open_jsonl(path: str, split: str | None, options: dict[str, Any]) -> JsonlDataset:
+    """``jsonl:PATH?max_chars=2000&max_pixels=67108864``: the generic index written by ``jarvl data synth``."""
+    opts = reader_options(options, {"max_chars": MAX_CHARS, "max_pixels": MAX_PIXELS}, "jsonl")
+    return JsonlDataset(path, **opts)

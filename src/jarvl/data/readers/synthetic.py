@@ -1,15 +1,12 @@
-"""Readers for the built-in synthetic data (``synthetic:TASK[:SPLIT]``) and the generic ``jsonl:PATH``."""
+"""The reader of the built-in synthetic data: ``synthetic:TASK[:SPLIT]?n=...&seed=...&<SynthConfig fields>``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from jarvl.config import from_dict
-from jarvl.data.images import MAX_PIXELS
-from jarvl.data.jsonl import JsonlDataset
 from jarvl.data.registry import register_reader
 from jarvl.data.synthetic import SynthConfig, SyntheticDataset
-from jarvl.data.text import MAX_CHARS, reader_options
 
 SYNTH_OPTIONS = ("n", "seed")
 
@@ -31,10 +28,3 @@ def _parse(value: Any) -> Any:
     if isinstance(value, str) and "," in value:
         return [v for v in value.split(",") if v]
     return value
-
-
-@register_reader("jsonl")
-def open_jsonl(path: str, split: str | None, options: dict[str, Any]) -> JsonlDataset:
-    """``jsonl:PATH?max_chars=2000&max_pixels=67108864``: the generic index written by ``jarvl data synth``."""
-    opts = reader_options(options, {"max_chars": MAX_CHARS, "max_pixels": MAX_PIXELS}, "jsonl")
-    return JsonlDataset(path, **opts)

@@ -11,21 +11,15 @@ import copy
 import json
 import shutil
 import time
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from jarvl.data.collate import Batch
 from jarvl.data.loader import make_loader
-from jarvl.data.registry import open_dataset
-from jarvl.evaluation.generation import exact_match_report, predict_all
-from jarvl.evaluation.metrics.exact_match import normalize_answer
+from jarvl.data.registry import DatasetSpec, open_dataset
+from jarvl.evaluation.predict import AnswerTally, exact_match_report, predict_all
 from jarvl.profiling import profile_model
-from jarvl.train.config import ExperimentConfig, build_experiment, experiment_dict
+from jarvl.train.config import ExperimentConfig, experiment_dict, shipped_recipe
 from jarvl.train.logger import read_metrics
 from jarvl.train.trainer import Trainer
 
@@ -45,31 +39,7 @@ class DemoOptions:
 
 def recipe(overrides: list[str]) -> ExperimentConfig:
     """The demo recipe (``jarvl/configs/demo.yaml``) with dotted overrides."""
-    text = resources.files("jarvl.configs").joinpath("demo.yaml").read_text()
-    return build_experiment(yaml.safe_load(text), overrides)
-
-
-class TextTally:
-    """Batch hook: counts answers per exact training question, for the text-only baseline."""
-
-    def __init__(self) -> None:
-        self.by_prompt: dict[str, Counter] = defaultdict(Counter)
-
-    def __call__(self, batch: Batch) -> None:
-        for s in batch.samples:
-            self.by_prompt[normalize_answer(s.prompt)][s.target] += 1
-
-    def report(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Score the majority training answer of each exact question on ``records``."""
-        overall = Counter()
-        for c in self.by_prompt.values():
-            overall.update(c)
-        fallback = overall.most_common(1)[0][0] if overall else ""
-        guesses = []
-        for r in records:
-            c = self.by_prompt.get(normalize_answer(r["prompt"]))
-            guesses.append({**r, "prediction": c.most_common(1)[0][0] if c else fallback})
-        return exact_match_report(guesses)
+    return shipped_recipe("demo", overrides)
 
 
 def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[int, float]:
@@ -104,7 +74,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
         other.model = recipe(["model.fusion.name=concat"]).model
         runs["concat"] = other
     results: dict[str, Any] = {"runs": {}}
-    tally = TextTally()
+    tally = AnswerTally()  # the text-only baseline, counted from JAR's training batches
     for i, (name, run_cfg) in enumerate(runs.items()):
         if i:  # the comparison gets the same sample budget, whatever time it takes
             run_cfg.run.max_minutes = 0.0
@@ -117,9 +87,14 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
         if i == 0:
             images = test_images
         results["runs"][name] = {
-            "steps": summary["steps"], "samples": summary["samples"], "train_seconds": summary["elapsed_s"],
+            "steps": summary["steps"],
+            "samples": summary["samples"],
+            "train_seconds": summary["elapsed_s"],
             "samples_per_s": summary["samples"] / max(1e-9, summary["elapsed_s"]),
-            "test": strip(test), "comp": strip(comp), "curve": trainer.state["evals"], "examples": test["records"][:8],
+            "test": strip(test),
+            "comp": strip(comp),
+            "curve": trainer.state["evals"],
+            "examples": test["records"][:8],
         }
         if i == 0:
             results["text_only"] = strip(tally.report(test["records"]))
@@ -144,9 +119,8 @@ def strip(report: dict[str, Any]) -> dict[str, Any]:
 def evaluate_split(trainer: Trainer, split: str, n: int, shown: int = 8) -> tuple[dict[str, Any], list]:
     """Exact match of the trained model on ``n`` records of a synthetic split (test or comp),
     and the images of the first ``shown`` records (same scene settings as the training data)."""
-    spec = trainer.cfg.data.val[0].split("?", 1)  # the held-out splits share the validation scenes
-    query = "&".join(p for p in (spec[1] if len(spec) > 1 else "").split("&") if p and not p.startswith("n="))
-    data = open_dataset(f"synthetic:vqa:{split}?n={n}" + (f"&{query}" if query else ""))
+    scenes = DatasetSpec.parse(trainer.cfg.data.val[0]).without_options("n").options  # the held-out splits share the validation scenes
+    data = open_dataset(DatasetSpec("synthetic", "vqa", split, {"n": str(n), **scenes}))
     batches = [list(range(i, min(i + 250, n))) for i in range(0, n, 250)]
     trainer.model.eval()
     records = predict_all(trainer.predict_fn(), make_loader(data, batches, trainer.collate))
@@ -156,7 +130,7 @@ def evaluate_split(trainer: Trainer, split: str, n: int, shown: int = 8) -> tupl
 
 def make_plots(results: dict[str, Any], out: Path, images: list) -> None:
     """accuracy_vs_time.png and examples.png in ``out``; ``images`` of the first test records."""
-    from jarvl.plots import plot_curves, plot_examples
+    from jarvl.cli.plots import plot_curves, plot_examples
 
     curves = {name: r["curve"] for name, r in results["runs"].items()}
     plot_curves(curves, out / "accuracy_vs_time.png", title="synthetic VQA, tiny model, 2 CPU cores")
