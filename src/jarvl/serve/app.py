@@ -166,7 +166,7 @@ def build_app(engine: Engine, *, checkpoint: str, log: Callable[[dict], None] = 
         result = await asyncio.wrap_future(engine.submit(Job(pixels, questions, attention)))
         out = result.answers
         body = {
-            "answers": [{"question": q, "answer": a, "score": round(s, 6)} for q, a, s in zip(questions, out.texts, out.scores)],
+            "answers": [{"question": q, "answer": a, "score": round(s, 8)} for q, a, s in zip(questions, out.texts, out.scores)],
             "image": {"width": image[1], "height": image[0]},
             "latency_ms": round((time.perf_counter() - start) * 1e3, 2),
             "queue_ms": round(result.queue_ms, 2), "model_ms": round(result.model_ms, 2),
