@@ -2,7 +2,8 @@
 # The README's screenshot of `jarvl serve` (docs/serve.png): the page answering a synthetic scene.
 #   scripts/serve_screenshot.sh               # trains the demo recipe for ~1 minute first (runs/serve-screenshot)
 #   scripts/serve_screenshot.sh RUN [OUT]     # uses the run directory or checkpoint RUN instead
-# MINUTES sets the training time (default 1). Regenerate it whenever a better model exists.
+# MINUTES and STEPS set the training (default 1 minute, at most 200 steps of 64; the cosine schedule
+# spans STEPS). Regenerate it whenever a better model exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -13,7 +14,7 @@ if [ -z "$RUN" ]; then
   RUN=runs/serve-screenshot
   # ~227 samples/s on 2 cores: 200 steps of 64 fill about a minute; the time limit caps it.
   .venv/bin/jarvl train --config src/jarvl/configs/demo.yaml --out "$RUN" --overwrite \
-    --max-steps 200 --max-minutes "${MINUTES:-1}" --quiet
+    --max-steps "${STEPS:-200}" --max-minutes "${MINUTES:-1}" --quiet
 fi
 LOG=$(mktemp)
 .venv/bin/jarvl serve --checkpoint "$RUN" --port 0 >"$LOG" 2>&1 &

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from fixtures import noisy_bytes, tiny_checkpoint
@@ -114,6 +116,13 @@ def test_ask_answers_several_questions_about_one_image_as_one_at_a_time(predicto
         alone = predictor.ask(image, [q])
         assert alone.texts == [text] and alone.scores[0] == pytest.approx(score, abs=1e-5)
         assert 0.0 < score <= 1.0
+    # The score is P(answer): exp of minus the teacher-forced loss summed over the answer's tokens + EOS.
+    ids, mask = predictor.collate.prompts(questions[:1])
+    targets = predictor.tokenizer.encode_batch([together.texts[0]], add_eos=True, pad=True)
+    pixels = predictor.collate.images([image])
+    with torch.no_grad():
+        loss = predictor.model(pixels, ids, mask, torch.tensor(targets)).loss
+    assert together.scores[0] == pytest.approx(math.exp(-loss.item() * len(targets[0])), rel=1e-4)
 
 
 def test_fifty_concurrent_requests_are_answered_correctly(client, server, predictor, scenes):
