@@ -69,7 +69,9 @@ class Server:
             self.proc.kill()
             raise RuntimeError(f"server did not start: {first!r} {self.proc.stderr.read()}")
         self.url = first.split()[2].rstrip("/")
+        self.errors: list[str] = []  # stderr, drained so that a full pipe never blocks the server
         threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
+        threading.Thread(target=lambda: self.errors.extend(self.proc.stderr), daemon=True).start()
 
     def logs(self) -> list[dict]:
         return [json.loads(line) for line in list(self.lines)]
@@ -288,3 +290,18 @@ def test_the_library_never_imports_the_server():
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             for name in names:
                 assert not name.startswith(("jarvl.serve", "jarvl.cli", "starlette", "uvicorn")), f"{path} imports {name}"
+
+
+def test_serve_refuses_a_taken_port_and_a_missing_checkpoint_in_one_line(tmp_path, capsys):
+    import socket
+
+    from jarvl.cli.main import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--checkpoint", str(tmp_path), "--port", str(port)]) == 2
+        assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+    assert main(["serve", "--checkpoint", str(tmp_path / "nowhere"), "--port", "0"]) == 2
+    assert "no checkpoint found" in capsys.readouterr().err

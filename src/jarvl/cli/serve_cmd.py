@@ -36,13 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Listen, load the checkpoint, serve until interrupted."""
     try:
-        import uvicorn  # noqa: F401
         import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ModuleNotFoundError as err:
         raise ValueError(f"jarvl serve needs the 'serve' extra ({err.name} is missing): pip install 'jarvl[serve]'") from None
-    from jarvl.inference import Predictor
-    from jarvl.serve.app import build_app, json_line
-    from jarvl.serve.engine import Engine
     from jarvl.serve.limits import Limits
 
     limits = Limits(
@@ -50,8 +47,21 @@ def run(args: argparse.Namespace) -> int:
         max_question_chars=args.max_question_chars, max_pending=args.max_pending, max_batch_questions=args.max_batch,
     )  # fmt: skip
     sock = _listen(args.host, args.port)  # before loading: a taken port fails at once
-    predictor = Predictor(args.checkpoint, device=args.device, num_beams=args.beams)
-    engine = Engine(predictor, limits)
+    try:
+        _serve(args, sock, limits)
+    finally:
+        sock.close()
+    return 0
+
+
+def _serve(args: argparse.Namespace, sock, limits) -> None:
+    import uvicorn
+
+    from jarvl.inference import Predictor
+    from jarvl.serve.app import build_app, json_line
+    from jarvl.serve.engine import Engine
+
+    predictor = Predictor(args.checkpoint, device=args.device, num_beams=args.beams)  # safetensors + JSON only
 
     def log(record: dict) -> None:
         if args.json:
@@ -61,22 +71,17 @@ def run(args: argparse.Namespace) -> int:
             line = f"{record['time']} {record['method']} {record['path']} {record['status']} {record['latency_ms']:.1f} ms{extra}"
         print(line, flush=True)
 
-    app = build_app(engine, checkpoint=str(predictor.path), log=log)
-    host, port = sock.getsockname()[:2]
-    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
-    cfg = predictor.model.cfg
-    print(f"jarvl serve: {url} ({cfg.fusion.name}, {predictor.path}); Ctrl-C stops", flush=True)
-    if not _loopback(args.host):
-        print(f"jarvl serve: warning: listening on {args.host}: anyone who can reach this machine can use the model", file=sys.stderr)
-    import uvicorn
-
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    engine = Engine(predictor, limits)
     try:
-        server.run(sockets=[sock])
+        app = build_app(engine, checkpoint=str(predictor.path), log=log)
+        host, port = sock.getsockname()[:2]
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+        print(f"jarvl serve: {url} ({predictor.model.cfg.fusion.name}, {predictor.path}); Ctrl-C stops", flush=True)
+        if not _loopback(args.host):
+            print(f"jarvl serve: warning: listening on {args.host}: anyone who can reach this machine can use the model", file=sys.stderr)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")).run(sockets=[sock])
     finally:
         engine.close()
-        sock.close()
-    return 0
 
 
 def _listen(host: str, port: int):
