@@ -218,3 +218,34 @@ def build_wds(root: Path) -> str:
                 info.size = len(data)
                 tar.addfile(info, io.BytesIO(data))
     return str(root / "shard-{000..001}.tar")
+
+
+def tiny_checkpoint(out: Path, fusion: str = "jar", steps: int = 25, seed: int = 0) -> Path:
+    """A tiny model trained in process for ``steps`` steps on synthetic VQA, saved as a checkpoint
+    folder (``model.safetensors`` + ``config.json`` + ``tokenizer.json``, what ``jarvl train``
+    writes), in a few seconds: enough to answer in the task's words, not to answer well."""
+    import torch
+
+    from jarvl.data.synthetic import SyntheticDataset
+    from jarvl.data.tokenizer import train_tokenizer
+    from jarvl.inference import make_collator
+    from jarvl.models import build_model, get_preset, save_model
+    from jarvl.train.run_tokenizer import fit_model_to_tokenizer
+
+    torch.manual_seed(seed)
+    data = SyntheticDataset(task="vqa", split="train", size=steps * 16, seed=seed)
+    samples = [data[i] for i in range(len(data))]
+    tokenizer = train_tokenizer([t for s in samples for t in (s.prompt, s.target)], vocab_size=8000)
+    cfg = fit_model_to_tokenizer(get_preset("tiny", fusion), tokenizer)
+    model = build_model(cfg)
+    collate = make_collator(cfg, tokenizer)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(steps):
+        b = collate(samples[step * 16 : (step + 1) * 16])
+        loss = model(b.images, b.text_ids, b.text_mask, b.targets).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    save_model(model.eval(), out)
+    tokenizer.save(out / "tokenizer.json")
+    return out

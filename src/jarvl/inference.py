@@ -1,4 +1,5 @@
-"""Load a trained checkpoint and answer: batches for evaluation, one image + question for ``predict``.
+"""Load a trained checkpoint and answer: batches for evaluation, one image + question for ``predict``,
+several questions about one image (encoded once) for ``ask`` and the server.
 
 Also the two pieces a trainer shares with it: the collate function a model config implies, and
 the predict function (batch -> generated strings) evaluators are handed instead of a model.
@@ -7,7 +8,8 @@ the predict function (batch -> generated strings) evaluators are handed instead 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,19 @@ def predict_fn(
     return predict
 
 
+@dataclass
+class Answers:
+    """Answers to B questions: ``texts``; ``scores`` the model's probability of each whole answer
+    (the product of its token probabilities, EOS included); ``attention`` the fusion's attention
+    maps per question (``attn/...`` float[B, N, S] on the CPU) and ``mask`` bool[B, K] of the fused
+    tokens (which rows of a map are real tokens), when asked for."""
+
+    texts: list[str]
+    scores: list[float]
+    attention: dict[str, torch.Tensor] = field(default_factory=dict)
+    mask: torch.Tensor | None = None
+
+
 class Predictor:
     """A checkpoint's model and tokenizer, ready to generate.
 
@@ -72,3 +87,50 @@ class Predictor:
         """Answer one ``prompt`` about one uint8[H, W, 3] image."""
         batch = self.collate([Sample(prompt=prompt, target="", task="vqa", image=image)])
         return self.predict_batch(batch)[0]
+
+    def ask(self, image: np.ndarray, questions: Sequence[str], *, attention: bool = False) -> Answers:
+        """Answer several ``questions`` about one uint8[H, W, 3] image, encoding the image once."""
+        return self.answer_questions([image], questions, [0] * len(questions), attention=attention)
+
+    @torch.no_grad()
+    def answer_questions(
+        self,
+        images: Sequence[np.ndarray] | torch.Tensor,
+        questions: Sequence[str],
+        image_index: Sequence[int],
+        *,
+        attention: bool = False,
+    ) -> Answers:
+        """Answer ``questions[b]`` about ``images[image_index[b]]``; each image is encoded once.
+
+        ``images``: uint8[H, W, 3] arrays, or float[Bi, 3, S, S] already made by ``self.collate.images``.
+        ``attention`` also returns the fusion's attention maps (its ``return_attn`` diagnostics).
+        """
+        if len(image_index) != len(questions):
+            raise ValueError(f"{len(questions)} questions but {len(image_index)} image indices")
+        model = self.model
+        pixels = (images if torch.is_tensor(images) else self.collate.images(images)).to(self.device)
+        ids, mask = self.collate.prompts(list(questions))
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        index = torch.as_tensor(list(image_index), dtype=torch.long, device=self.device)
+        model.fusion.return_attn = attention
+        try:
+            fused = model.encode(pixels, ids, mask, image_index=index)
+        finally:
+            model.fusion.return_attn = False
+        out = model.generate_from(fused, num_beams=self.num_beams)
+        scores = self._answer_probability(fused, out)
+        if not attention:
+            return Answers(self.tokenizer.decode_batch(out.tolist()), scores.tolist())
+        maps = {k: v.float().cpu() for k, v in fused.diagnostics.items() if k.startswith("attn/")}
+        return Answers(self.tokenizer.decode_batch(out.tolist()), scores.tolist(), maps, fused.mask.cpu())
+
+    def _answer_probability(self, fused, ids: torch.Tensor) -> torch.Tensor:
+        """P(answer) float[B] of generated ``ids`` long[B, T]: tokens up to and including the first EOS."""
+        if ids.shape[1] == 0:
+            return torch.ones(ids.shape[0])
+        text = self.model.cfg.text
+        logits = self.model.decoder(self.model.decoder_inputs(ids), fused.tokens, fused.mask)  # (B, T, V)
+        logp = logits.float().log_softmax(-1).gather(-1, ids[..., None])[..., 0]  # (B, T)
+        after_eos = (ids == text.eos_id).long().cumsum(1) - (ids == text.eos_id).long()  # EOS seen before t
+        return (logp * (after_eos == 0)).sum(1).exp().cpu()

@@ -118,14 +118,8 @@ class Collator:
                 skipped.append(("corrupt_image", f"{sample.image_path or sample.id} ({err})"))
                 continue
             kept.append(sample)
-        tok = self.tokenizer
-        prompts = tok.encode_prompts([s.prompt for s in kept], max_len=self.max_text_len)
-        targets = tok.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
-        ids = torch.tensor(prompts, dtype=torch.long).reshape(len(kept), -1)
-        if ids.shape[1] == 0:
-            ids = torch.full((len(kept), 1), tok.pad_id, dtype=torch.long)
-        mask = ids != tok.pad_id
-        mask[:, 0] |= ~mask.any(dim=1)  # an empty prompt still needs one key to attend to
+        ids, mask = self.prompts([s.prompt for s in kept])
+        targets = self.tokenizer.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
         size = self.image_size
         return Batch(
             images=torch.stack(images) if images else torch.zeros(0, 3, size, size),
@@ -136,6 +130,23 @@ class Collator:
             seen=len(items),
             skipped=skipped,
         )
+
+    def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt ids long[B, L] (cut to ``max_text_len``, right-padded) and their mask bool[B, L]."""
+        tok = self.tokenizer
+        ids = torch.tensor(tok.encode_prompts(texts, max_len=self.max_text_len), dtype=torch.long).reshape(len(texts), -1)
+        if ids.shape[1] == 0:
+            ids = torch.full((len(texts), 1), tok.pad_id, dtype=torch.long)
+        mask = ids != tok.pad_id
+        mask[:, 0] |= ~mask.any(dim=1)  # an empty prompt still needs one key to attend to
+        return ids, mask
+
+    def images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8[H, W, 3] images -> normalised float[B, 3, S, S] (see ``image_tensor``)."""
+        size = self.image_size
+        if not images:
+            return torch.zeros(0, 3, size, size)
+        return torch.stack([image_tensor(im, size, self.mean, self.std, self.crop) for im in images])
 
 
 def _without_pixels(sample: Sample) -> Sample:

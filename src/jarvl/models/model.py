@@ -96,20 +96,40 @@ class JARVLModel(nn.Module):
                 tower.eval()
         return self
 
-    def encode(self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
-        """float[B, 3, H, W], long[B, L], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K])."""
-        image = self.image_proj(self.image_encoder(images))  # (B, M, D)
+    def encode(
+        self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> FusionOutput:
+        """float[B, 3, H, W], long[B, L], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K]).
+
+        Several texts about one image: ``images`` float[Bi, 3, H, W] holds each image once and
+        ``image_index`` long[B] gives each text its row. The image encoder (and a fusion's
+        question-free image path) then runs once per image, not once per text; the result equals
+        the call with ``images[image_index]``.
+        """
+        if image_index is not None and (image_index.dim() != 1 or image_index.shape[0] != text_ids.shape[0]):
+            raise ValueError(f"image_index must be long[{text_ids.shape[0]}] (one row per text), got {tuple(image_index.shape)}")
+        image = self.image_proj(self.image_encoder(images))  # (Bi, M, D)
         text = self.text_proj(self.text_encoder(text_ids, text_mask))  # (B, L, D)
-        return self.fusion(image, text, text_mask)
+        return self.fusion(image, text, text_mask, image_index=image_index)
 
     def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: [BOS, y_1 .. y_{T-1}] for targets long[B, T]."""
         bos = targets.new_full((targets.shape[0], 1), self.cfg.text.bos_id)
         return torch.cat([bos, targets[:, :-1]], dim=1)
 
-    def forward(self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, targets: torch.Tensor) -> ModelOutput:
-        """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored."""
-        fused = self.encode(images, text_ids, text_mask)
+    def forward(
+        self,
+        images: torch.Tensor,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        targets: torch.Tensor,
+        image_index: torch.Tensor | None = None,
+    ) -> ModelOutput:
+        """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored.
+
+        ``image_index`` long[B]: see ``encode`` (``images`` then holds each image once).
+        """
+        fused = self.encode(images, text_ids, text_mask, image_index)
         logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
         labels = targets.masked_fill(targets == self.cfg.text.pad_id, -100)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
@@ -122,6 +142,7 @@ class JARVLModel(nn.Module):
         text_ids: torch.Tensor,
         text_mask: torch.Tensor,
         *,
+        image_index: torch.Tensor | None = None,
         max_new_tokens: int | None = None,
         num_beams: int = 1,
         length_penalty: float = 1.0,
@@ -130,11 +151,26 @@ class JARVLModel(nn.Module):
         """Generate answer ids long[B, <= max_new_tokens] (EOS included, then padding).
 
         ``num_beams`` 1 is greedy search; more is beam search. The length limit defaults to (and
-        may not exceed) ``decoder.max_len``.
+        may not exceed) ``decoder.max_len``. ``image_index`` long[B]: see ``encode``.
         """
+        fused = self.encode(images, text_ids, text_mask, image_index)
+        return self.generate_from(
+            fused, max_new_tokens=max_new_tokens, num_beams=num_beams, length_penalty=length_penalty, use_cache=use_cache
+        )
+
+    @torch.no_grad()
+    def generate_from(
+        self,
+        fused: FusionOutput,
+        *,
+        max_new_tokens: int | None = None,
+        num_beams: int = 1,
+        length_penalty: float = 1.0,
+        use_cache: bool = True,
+    ) -> torch.Tensor:
+        """``generate`` from an ``encode`` output already computed (e.g. kept for its diagnostics)."""
         limit = self.cfg.decoder.max_len
         max_new_tokens = min(max_new_tokens or limit, limit)
-        fused = self.encode(images, text_ids, text_mask)
         ids = dict(bos_id=self.cfg.text.bos_id, eos_id=self.cfg.text.eos_id, pad_id=self.cfg.text.pad_id)
         if num_beams <= 1:
             return greedy_search(self.decoder, fused.tokens, fused.mask, max_new_tokens=max_new_tokens, use_cache=use_cache, **ids)

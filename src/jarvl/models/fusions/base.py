@@ -3,6 +3,11 @@
 Every fusion maps (image tokens float[B, M, D], text tokens float[B, L, D], text mask bool[B, L])
 to fused tokens float[B, K, D] with their mask bool[B, K], plus diagnostics, so swapping fusions
 is a one-word config change and benchmarks compare them under identical encoders and decoder.
+
+Several texts may share one image: with ``image_index`` long[B] (text b's row in ``image``), the
+image tokens are float[Bi, M, D], one row per distinct image, and a fusion runs its question-free
+image path (JAR's image resampler) once per image before taking each text's row with
+:func:`rows_for_texts`. The result equals the call with the image repeated per text.
 """
 
 from __future__ import annotations
@@ -42,8 +47,10 @@ class Fusion(nn.Module):
         self.mlp_ratio = mlp_ratio
         self.return_attn = False  # set True to collect attention maps in diagnostics
 
-    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
-        """float[B, M, D], float[B, L, D], bool[B, L] -> FusionOutput(float[B, K, D], bool[B, K])."""
+    def forward(
+        self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, image_index: torch.Tensor | None = None
+    ) -> FusionOutput:
+        """float[B or Bi, M, D], float[B, L, D], bool[B, L], long[B] -> FusionOutput(float[B, K, D], bool[B, K])."""
         raise NotImplementedError
 
     def gates(self) -> dict[str, TanhGate]:
@@ -57,6 +64,11 @@ class Fusion(nn.Module):
     def gate_values(self) -> dict[str, torch.Tensor]:
         """tanh of every gate of this fusion, by module name (empty when it has no gates)."""
         return {name: torch.tanh(g.gate.detach()) for name, g in self.gates().items()}
+
+
+def rows_for_texts(x: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+    """float[Bi, ...] -> float[B, ...]: each text's image row (``x`` itself when ``image_index`` is None)."""
+    return x if image_index is None else x.index_select(0, image_index)
 
 
 def joint_sequence(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, modality: torch.Tensor):

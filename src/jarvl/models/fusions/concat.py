@@ -10,7 +10,7 @@ from torch import nn
 
 from jarvl.blocks.config import FusionConfig
 from jarvl.blocks.layers import TransformerLayer
-from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, register_fusion, rows_for_texts
 
 
 @register_fusion("concat")
@@ -25,8 +25,9 @@ class ConcatFusion(Fusion):
         self.layers = nn.ModuleList(TransformerLayer(width, self.heads, mlp_ratio) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
-        """See the class docstring for shapes."""
+    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, image_index=None) -> FusionOutput:
+        """See the class docstring for shapes (``image_index``: see ``fusions.base``)."""
+        image = rows_for_texts(image, image_index)
         x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         for layer in self.layers:
             x = layer(x, mask)

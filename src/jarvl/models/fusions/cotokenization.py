@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from jarvl.blocks.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion, rows_for_texts
 from jarvl.models.fusions.resamplers import SpatialResampler
 
 
@@ -29,8 +29,9 @@ class CoTokenizationFusion(Fusion):
         self.layers = layer_stacks(cfg, width, self.heads, mlp_ratio)
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, image, text, text_mask) -> FusionOutput:
-        """See the class docstring for shapes."""
+    def forward(self, image, text, text_mask, image_index=None) -> FusionOutput:
+        """See the class docstring for shapes (``image_index``: see ``fusions.base``)."""
+        image = rows_for_texts(image, image_index)
         x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         fused = x.new_zeros(x.shape[0], self.cfg.num_tokens, x.shape[-1])
         diag = {}

@@ -6,7 +6,7 @@ from torch import nn
 
 from jarvl.blocks.config import FusionConfig
 from jarvl.blocks.layers import TransformerLayer
-from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, register_fusion, rows_for_texts
 from jarvl.models.fusions.gated import GatedCrossAttention
 
 
@@ -27,8 +27,9 @@ class CrossAttentionFusion(Fusion):
         self.layers = nn.ModuleList(TransformerLayer(width, self.heads, mlp_ratio) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, image, text, text_mask) -> FusionOutput:
-        """See the class docstring for shapes."""
+    def forward(self, image, text, text_mask, image_index=None) -> FusionOutput:
+        """See the class docstring for shapes (``image_index``: see ``fusions.base``)."""
+        image = rows_for_texts(image, image_index)
         x, diag = text, {}
         for i, (cross, layer) in enumerate(zip(self.cross, self.layers)):
             x, attn = cross(x, image, return_attn=self.return_attn)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from jarvl.blocks.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, layer_stacks, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, layer_stacks, register_fusion, rows_for_texts
 from jarvl.models.fusions.gated import GatedCrossAttention
 from jarvl.models.fusions.resamplers import build_resampler
 
@@ -50,13 +50,17 @@ class JARFusion(Fusion):
             return t_n + fused
         return fused
 
-    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor) -> FusionOutput:
-        """See the class docstring for shapes."""
+    def forward(self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, image_index=None) -> FusionOutput:
+        """See the class docstring for shapes. With ``image_index`` (see ``fusions.base``) the
+        image resampler, which never sees the text, runs once per distinct image."""
         diag: dict[str, torch.Tensor] = {}
         if self.image_resampler is None:
-            f_n, attn_img = image, None  # (B, M, D)
+            f_n, attn_img = image, None  # (Bi, M, D)
         else:
-            f_n, attn_img = self.image_resampler(image, None, return_attn=self.return_attn)  # (B, N, D)
+            f_n, attn_img = self.image_resampler(image, None, return_attn=self.return_attn)  # (Bi, N, D)
+        f_n = rows_for_texts(f_n, image_index)  # (B, N or M, D)
+        if attn_img is not None:
+            attn_img = rows_for_texts(attn_img, image_index)  # (B, N, M)
         if self.text_resampler is None:
             t_n, attn_txt, mask = text, None, text_mask  # (B, L, D): the text tokens are the latents
         else:

@@ -7,7 +7,7 @@ from torch import nn
 
 from jarvl.blocks.config import FusionConfig
 from jarvl.blocks.layers import MLP, Attention
-from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion
+from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion, rows_for_texts
 
 
 class _CrossBlock(nn.Module):
@@ -41,8 +41,9 @@ class PerceiverFusion(Fusion):
         self.layers = layer_stacks(cfg, width, self.heads, mlp_ratio)
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, image, text, text_mask) -> FusionOutput:
-        """See the class docstring for shapes."""
+    def forward(self, image, text, text_mask, image_index=None) -> FusionOutput:
+        """See the class docstring for shapes (``image_index``: see ``fusions.base``)."""
+        image = rows_for_texts(image, image_index)
         x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         z, diag = self.latents.expand(image.shape[0], -1, -1), {}
         for i, (cross, layers) in enumerate(zip(self.cross, self.layers)):
