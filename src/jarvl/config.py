@@ -194,6 +194,10 @@ def _set_dotted(cls: type, data: dict[str, Any], path: list[str], value: Any, fu
             data[head] = to_dict(data[head])
         return
     sub = hints[head]
+    if typing.get_origin(sub) is dict and len(path) == 2:  # one entry of a mapping field (grounding.labels.color)
+        _, vt = typing.get_args(sub) or (Any, Any)
+        data[head] = {**(data.get(head) or {}), path[1]: _coerce(value, vt, full)}
+        return
     if not dataclasses.is_dataclass(sub):
         raise ConfigError(f"config key '{head}' in '{full}' has no sub-keys")
     _set_dotted(sub, data[head], path[1:], value, full)

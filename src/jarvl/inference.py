@@ -17,16 +17,18 @@ import torch
 
 from jarvl.blocks.config import ModelConfig
 from jarvl.checkpoint_layout import checkpoint_path, load_tokenizer
-from jarvl.data.collate import Batch, Collator
+from jarvl.data.collate import Batch, Collator, GridTargets
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
 from jarvl.models.weights import load_model
 
 
 def make_collator(cfg: ModelConfig, tokenizer: Tokenizer) -> Collator:
-    """The collate function for ``cfg``: its image size and preprocessing, its text lengths."""
-    v = cfg.vision
-    return Collator(tokenizer, v.image_size, cfg.text.max_len, cfg.decoder.max_len, mean=v.mean, std=v.std, crop=v.crop)
+    """The collate function for ``cfg``: its image size and preprocessing, its text lengths, and the
+    grounding targets when ``cfg.grounding`` is on."""
+    v, g = cfg.vision, cfg.grounding
+    grid = GridTargets(g.labels, v.image_size // v.patch_size) if g.weight > 0 else None
+    return Collator(tokenizer, v.image_size, cfg.text.max_len, cfg.decoder.max_len, mean=v.mean, std=v.std, crop=v.crop, grid_targets=grid)
 
 
 def predict_fn(

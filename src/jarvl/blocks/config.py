@@ -135,6 +135,24 @@ class DecoderConfig:
 
 
 @dataclass
+class GroundingConfig:
+    """An auxiliary objective on the image tokens: for every cell of the token grid, the attributes of
+    the object centred in it, or "no object" (the last class). Targets come from a sample's
+    ``meta["objects"]`` (dicts with pixel centres ``x``, ``y`` and attribute values: the synthetic
+    scenes' ground truth; a reader of region annotations can fill the same field); samples without
+    it add nothing. A yes/no answer teaches the image path one bit per question; this gives every
+    cell a label, so the tokens learn to be objects early.
+
+    ``weight``: 0 = off; else the summed per-attribute cross-entropy is added to the answer loss
+    with this weight. ``labels``: attribute -> its classes, e.g. ``{color: [red, ...], size: [small,
+    large]}``; a value outside them is ignored.
+    """
+
+    weight: float = 0.0
+    labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass
 class ModelConfig:
     """The whole model. ``width`` is D: the fusion and decoder width (Eq. 1 projects to it)."""
 
@@ -146,6 +164,7 @@ class ModelConfig:
     text: TextConfig = field(default_factory=TextConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
 
     def validate(self) -> ModelConfig:
         """Check the config for values that would only fail deep inside a forward pass."""
@@ -180,6 +199,14 @@ class ModelConfig:
                 problems.append(f"{name}.backbone_layers needs {name}.backbone (the built-in tower's depth is {name}.depth)")
         if len(v.mean) != 3 or len(v.std) != 3 or min(v.std) <= 0:
             problems.append("vision.mean and vision.std need 3 values each, std > 0")
+        g = self.grounding
+        if not (g.weight >= 0 and g.weight < float("inf")):
+            problems.append(f"grounding.weight must be a finite number >= 0, got {g.weight!r}")
+        elif g.weight > 0:
+            if not g.labels or not all(g.labels.values()):
+                problems.append("grounding.weight > 0 needs grounding.labels (attribute -> its classes)")
+            if v.backbone:
+                problems.append("grounding needs the built-in vision tower (its tokens are the image grid)")
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
         return self

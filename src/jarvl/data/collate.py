@@ -31,6 +31,7 @@ class Batch:
     seen: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""  # the mixture dataset this batch came from ("" outside mixtures)
+    grid_targets: torch.Tensor | None = None  # long[B, A, G*G]: grounding targets per image-token cell (GridTargets)
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -47,6 +48,7 @@ class Batch:
             self.seen,
             self.skipped,
             self.source,
+            None if self.grid_targets is None else move(self.grid_targets),
         )
 
 
@@ -76,6 +78,32 @@ def image_tensor(
     return torch.from_numpy(((image.astype(np.float32) - mean) / std).transpose(2, 0, 1).copy())
 
 
+class GridTargets:
+    """Grounding targets for a ``grid`` x ``grid`` token grid: ``labels`` attribute -> classes.
+
+    ``__call__(sample, height, width)`` -> long[A, grid*grid]: in the cell holding an object's centre
+    (``meta["objects"]``: dicts with pixel ``x``, ``y`` and attribute values) the index of its value,
+    elsewhere ``len(classes)`` ("no object"); -100 (no target) for a sample without objects or a value
+    outside ``classes``.
+    """
+
+    def __init__(self, labels: dict[str, Sequence[str]], grid: int) -> None:
+        self.labels = {name: {v: i for i, v in enumerate(values)} for name, values in labels.items()}
+        self.grid = grid
+
+    def __call__(self, sample: Sample, height: int, width: int) -> torch.Tensor:
+        g = self.grid
+        objects = (sample.meta or {}).get("objects")
+        if not objects:
+            return torch.full((len(self.labels), g * g), -100, dtype=torch.long)
+        out = torch.stack([torch.full((g * g,), len(index), dtype=torch.long) for index in self.labels.values()])
+        for obj in objects:
+            cell = min(g - 1, int(obj["y"]) * g // height) * g + min(g - 1, int(obj["x"]) * g // width)
+            for a, (name, index) in enumerate(self.labels.items()):
+                out[a, cell] = index.get(obj.get(name), -100)
+        return out
+
+
 class Collator:
     """Callable collate function: ``list[Sample | BadRecord]`` -> :class:`Batch`.
 
@@ -94,18 +122,21 @@ class Collator:
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         crop: bool = False,
+        grid_targets: GridTargets | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.image_size = image_size
         self.max_text_len = max_text_len
         self.max_target_len = max_target_len
         self.mean, self.std, self.crop = tuple(mean), tuple(std), crop
+        self.grid_targets = grid_targets
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
         """Collate; an all-bad batch gives a batch of size 0 (the trainer skips it)."""
         skipped = [(it.reason, it.source) for it in items if isinstance(it, BadRecord)]
         kept: list[Sample] = []
         images: list[torch.Tensor] = []
+        grids: list[torch.Tensor] = []
         for sample in items:
             if isinstance(sample, BadRecord):
                 continue
@@ -117,6 +148,8 @@ class Collator:
             except (ValueError, OSError) as err:
                 skipped.append(("corrupt_image", f"{sample.image_path or sample.id} ({err})"))
                 continue
+            if self.grid_targets is not None:
+                grids.append(self.grid_targets(sample, sample.image.shape[0], sample.image.shape[1]))
             kept.append(sample)
         ids, mask = self.prompts([s.prompt for s in kept])
         targets = self.tokenizer.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
@@ -129,6 +162,7 @@ class Collator:
             samples=[_without_pixels(s) for s in kept],
             seen=len(items),
             skipped=skipped,
+            grid_targets=(torch.stack(grids) if grids else None) if self.grid_targets is not None else None,
         )
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,8 @@ class Sample:
         family: a finer category for per-group metrics (question family, answer type, ...).
         id: a stable identifier of the record within its dataset.
         answers: all reference answers/captions when a dataset has several (VQA's ten, COCO's five).
-        meta: anything else a reader wants to carry (never used by the model).
+        meta: anything else a reader wants to carry; the model never reads it, the grounding targets
+            read ``meta["objects"]`` (see ``jarvl.data.collate.GridTargets``).
     """
 
     prompt: str

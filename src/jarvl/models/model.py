@@ -27,6 +27,7 @@ class ModelOutput:
     logits: torch.Tensor
     loss: torch.Tensor | None
     fusion: FusionOutput
+    grounding_loss: torch.Tensor | None = None  # the grounding objective's part of ``loss`` (unweighted), when it ran
 
 
 def vision_tower(cfg: VisionConfig) -> nn.Module:
@@ -76,6 +77,13 @@ class JARVLModel(nn.Module):
         pretrained = bool(cfg.vision.backbone or cfg.text.backbone)  # auto gates: 0 beside a pretrained tower
         self.fusion = build_fusion(cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, pretrained=pretrained)
         self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
+        # Grounding (cfg.grounding): per attribute, a linear map of each image token to its classes + "none".
+        g = cfg.grounding
+        self.grounding = (
+            nn.ModuleDict({name: nn.Linear(cfg.vision.width, len(values) + 1) for name, values in g.labels.items()})
+            if g.weight > 0
+            else None
+        )
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)
         apply_freeze(self.text_encoder, cfg.text.freeze)
@@ -108,9 +116,28 @@ class JARVLModel(nn.Module):
         """
         if image_index is not None and (image_index.dim() != 1 or image_index.shape[0] != text_ids.shape[0]):
             raise ValueError(f"image_index must be long[{text_ids.shape[0]}] (one row per text), got {tuple(image_index.shape)}")
-        image = self.image_proj(self.image_encoder(images))  # (Bi, M, D)
+        return self._encode(images, text_ids, text_mask, image_index)[0]
+
+    def _encode(
+        self, images: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, image_index: torch.Tensor | None
+    ) -> tuple[FusionOutput, torch.Tensor]:
+        """``encode``, and the image encoder's tokens float[Bi, M, Dv] (what grounding reads)."""
+        tokens = self.image_encoder(images)  # (Bi, M, Dv)
+        image = self.image_proj(tokens)  # (Bi, M, D)
         text = self.text_proj(self.text_encoder(text_ids, text_mask))  # (B, L, D)
-        return self.fusion(image, text, text_mask, image_index=image_index)
+        return self.fusion(image, text, text_mask, image_index=image_index), tokens
+
+    def grounding_loss(self, tokens: torch.Tensor, grid_targets: torch.Tensor) -> torch.Tensor:
+        """Summed cross-entropy of each attribute's cell classes: tokens float[Bi, M, Dv], grid_targets
+        long[Bi, A, M] (A = attributes in ``cfg.grounding.labels`` order; -100 = no target)."""
+        total = tokens.new_zeros(())
+        for a, head in enumerate(self.grounding.values()):
+            target, logits = grid_targets[:, a], head(tokens).flatten(0, 1).float()
+            if (target != -100).any():
+                total = total + F.cross_entropy(logits, target.flatten(), ignore_index=-100)
+            else:  # no ground truth in this batch: adds nothing (not NaN), and DDP still sees the head used
+                total = total + 0.0 * logits.sum()
+        return total
 
     def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: [BOS, y_1 .. y_{T-1}] for targets long[B, T]."""
@@ -124,16 +151,24 @@ class JARVLModel(nn.Module):
         text_mask: torch.Tensor,
         targets: torch.Tensor,
         image_index: torch.Tensor | None = None,
+        *,
+        grid_targets: torch.Tensor | None = None,
     ) -> ModelOutput:
         """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored.
 
         ``image_index`` long[B]: see ``encode`` (``images`` then holds each image once).
+        ``grid_targets`` long[Bi, A, M] (``Batch.grid_targets``): with ``cfg.grounding`` on, the loss
+        adds ``grounding.weight`` x the grounding objective (``grounding_loss``).
         """
-        fused = self.encode(images, text_ids, text_mask, image_index)
+        fused, tokens = self._encode(images, text_ids, text_mask, image_index)
         logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
         labels = targets.masked_fill(targets == self.cfg.text.pad_id, -100)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
-        return ModelOutput(logits, loss, fused)
+        grounding = None
+        if self.grounding is not None and grid_targets is not None:
+            grounding = self.grounding_loss(tokens, grid_targets)
+            loss = loss + self.cfg.grounding.weight * grounding
+        return ModelOutput(logits, loss, fused, grounding)
 
     @torch.no_grad()
     def generate(

@@ -292,7 +292,10 @@ class Trainer:
                     # Every record of this batch was bad: still take part in DDP's gradient all-reduce.
                     loss = sum(p.sum() for p in self.model.parameters()) * 0.0
                 else:
-                    loss = self.forward(batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl]).loss
+                    grid = None if batch.grid_targets is None else batch.grid_targets[sl]
+                    loss = self.forward(
+                        batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl], grid_targets=grid
+                    ).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             total += float(loss.detach()) / chunks
