@@ -30,7 +30,7 @@ class DemoOptions:
     trained on the same number of samples."""
 
     out: Path = Path("runs/demo")
-    minutes: float = 7.0
+    minutes: float = 9.0
     compare: bool = False
     test_size: int = 2000
     seed: int = 0
