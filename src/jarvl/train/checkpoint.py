@@ -19,9 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from jarvl.checkpoint_layout import CKPT_DIR
 from jarvl.models.weights import atomic_write_bytes, save_model
-
-CKPT_DIR = "checkpoints"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -120,19 +119,6 @@ def _prune(root: Path, keep: int) -> None:
     for d in root.iterdir():
         if d.name.startswith(".tmp-"):
             shutil.rmtree(d, ignore_errors=True)
-
-
-def checkpoint_path(run_or_ckpt: str | os.PathLike, which: str = "best") -> Path:
-    """The checkpoint folder for a run dir (``which`` = best, falling back to last) or a checkpoint folder."""
-    path = Path(run_or_ckpt)
-    if (path / "model.safetensors").is_file():
-        return path
-    root = path / CKPT_DIR
-    for name in (which, "last"):
-        pointer = root / f"{name}.json"
-        if pointer.is_file():
-            return root / json.loads(pointer.read_text())["path"]
-    raise FileNotFoundError(f"{path}: no checkpoint found (expected {root}/last.json or a folder with model.safetensors)")
 
 
 def load_training_state(ckpt: Path) -> tuple[dict, dict[str, torch.Tensor]]:
