@@ -23,12 +23,22 @@ from jarvl.data.tokenizer import Tokenizer
 from jarvl.models.weights import load_model
 
 
-def make_collator(cfg: ModelConfig, tokenizer: Tokenizer) -> Collator:
+def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool = False) -> Collator:
     """The collate function for ``cfg``: its image size and preprocessing, its text lengths, and the
-    grounding targets when ``cfg.grounding`` is on."""
+    grounding targets when ``cfg.grounding`` is on; ``share_images``: see ``Collator``."""
     v, g = cfg.vision, cfg.grounding
     grid = GridTargets(g.labels, v.image_size // v.patch_size) if g.weight > 0 else None
-    return Collator(tokenizer, v.image_size, cfg.text.max_len, cfg.decoder.max_len, mean=v.mean, std=v.std, crop=v.crop, grid_targets=grid)
+    return Collator(
+        tokenizer,
+        v.image_size,
+        cfg.text.max_len,
+        cfg.decoder.max_len,
+        mean=v.mean,
+        std=v.std,
+        crop=v.crop,
+        grid_targets=grid,
+        share_images=share_images,
+    )
 
 
 def predict_fn(
@@ -38,13 +48,14 @@ def predict_fn(
     num_beams: int = 1,
     autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> Callable[[Batch], list[str]]:
-    """Batch -> generated text for every kept sample (``num_beams`` 1 = greedy), under ``autocast()``."""
+    """Batch -> generated text for every kept sample (``num_beams`` 1 = greedy), under ``autocast()``;
+    a batch with ``image_index`` encodes each of its images once."""
 
     @torch.no_grad()
     def predict(batch: Batch) -> list[str]:
         b = batch.to(device)
         with autocast():
-            ids = model.generate(b.images, b.text_ids, b.text_mask, num_beams=num_beams)
+            ids = model.generate(b.images, b.text_ids, b.text_mask, image_index=b.image_index, num_beams=num_beams)
         return tokenizer.decode_batch(ids.tolist())
 
     return predict

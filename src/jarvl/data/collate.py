@@ -18,9 +18,12 @@ from jarvl.imagenet import IMAGENET_MEAN, IMAGENET_STD
 class Batch:
     """A collated batch.
 
-    images float[B, 3, S, S] (normalised); text_ids long[B, L]; text_mask bool[B, L];
+    images float[Bi, 3, S, S] (normalised); text_ids long[B, L]; text_mask bool[B, L];
     targets long[B, T] (answer tokens, EOS, padding); ``samples`` the kept samples without pixels
     (for metrics); ``seen`` how many records were asked for; ``skipped`` (reason, source) pairs.
+    ``image_index`` long[B]: the image row of each text when a ``share_images`` collator found
+    samples sharing an image (then Bi < B); None means one image per text (Bi == B).
+    ``len(batch)`` is B, the number of texts.
     """
 
     images: torch.Tensor
@@ -31,10 +34,22 @@ class Batch:
     seen: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
     source: str = ""  # the mixture dataset this batch came from ("" outside mixtures)
-    grid_targets: torch.Tensor | None = None  # long[B, A, G*G]: grounding targets per image-token cell (GridTargets)
+    grid_targets: torch.Tensor | None = None  # long[Bi, A, G*G]: grounding targets per image-token cell (GridTargets)
+    image_index: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return self.images.shape[0]
+        return self.text_ids.shape[0]
+
+    def part(self, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """The texts ``rows`` (a slice of B) as model inputs: (images, text_ids, text_mask, targets,
+        image_index, grid_targets), keeping only the images those texts use (gradient accumulation)."""
+        texts = (self.text_ids[rows], self.text_mask[rows], self.targets[rows])
+        if self.image_index is None:
+            grid = None if self.grid_targets is None else self.grid_targets[rows]
+            return self.images[rows], *texts, None, grid
+        used, index = torch.unique(self.image_index[rows], return_inverse=True)
+        grid = None if self.grid_targets is None else self.grid_targets[used]
+        return self.images[used], *texts, index, grid
 
     def to(self, device: torch.device) -> Batch:
         """The tensors moved to ``device`` (samples and tallies unchanged)."""
@@ -49,6 +64,7 @@ class Batch:
             self.skipped,
             self.source,
             None if self.grid_targets is None else move(self.grid_targets),
+            None if self.image_index is None else move(self.image_index),
         )
 
 
@@ -110,6 +126,8 @@ class Collator:
     Prompts are cut to ``max_text_len`` tokens and targets to ``max_target_len`` (EOS included);
     readers signal bad records by returning/raising ``BadRecord``, which are counted, not fatal.
     ``mean``, ``std`` and ``crop`` are the image preprocessing (see ``image_tensor``).
+    With ``share_images``, samples of a batch naming the same image (``Sample.image_id``, else a
+    non-empty ``image_path``) get one image row and ``Batch.image_index`` (see ``Batch``).
     """
 
     def __init__(
@@ -123,6 +141,7 @@ class Collator:
         std: Sequence[float] = IMAGENET_STD,
         crop: bool = False,
         grid_targets: GridTargets | None = None,
+        share_images: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.image_size = image_size
@@ -130,6 +149,7 @@ class Collator:
         self.max_target_len = max_target_len
         self.mean, self.std, self.crop = tuple(mean), tuple(std), crop
         self.grid_targets = grid_targets
+        self.share_images = share_images
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
         """Collate; an all-bad batch gives a batch of size 0 (the trainer skips it)."""
@@ -137,17 +157,27 @@ class Collator:
         kept: list[Sample] = []
         images: list[torch.Tensor] = []
         grids: list[torch.Tensor] = []
+        rows: dict[str, int] = {}  # image key -> its row (share_images)
+        index: list[int] = []
         for sample in items:
             if isinstance(sample, BadRecord):
                 continue
             if sample.image is None:
                 skipped.append(("missing_image", sample.image_path or sample.id))
                 continue
+            key = (sample.image_id or sample.image_path) if self.share_images else ""
+            if key and key in rows:
+                index.append(rows[key])
+                kept.append(sample)
+                continue
             try:
                 images.append(image_tensor(sample.image, self.image_size, self.mean, self.std, self.crop))
             except (ValueError, OSError) as err:
                 skipped.append(("corrupt_image", f"{sample.image_path or sample.id} ({err})"))
                 continue
+            if key:
+                rows[key] = len(images) - 1
+            index.append(len(images) - 1)
             if self.grid_targets is not None:
                 grids.append(self.grid_targets(sample, sample.image.shape[0], sample.image.shape[1]))
             kept.append(sample)
@@ -163,6 +193,7 @@ class Collator:
             seen=len(items),
             skipped=skipped,
             grid_targets=(torch.stack(grids) if grids else None) if self.grid_targets is not None else None,
+            image_index=torch.tensor(index, dtype=torch.long) if len(images) < len(kept) else None,
         )
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,6 +220,7 @@ def _without_pixels(sample: Sample) -> Sample:
         target=sample.target,
         task=sample.task,
         image_path=sample.image_path,
+        image_id=sample.image_id,
         family=sample.family,
         id=sample.id,
         answers=sample.answers,

@@ -52,10 +52,21 @@ class ResumableBatchSampler(Sampler[list[int]]):
         size: dataset length. global_batch: samples per optimiser step over all ranks.
         seed: permutation seed. start_step: first global batch to yield (resume).
         rank, world: this process's share. steps: how many batches to yield (None = forever).
+        group: indices ``group g .. group g + group - 1`` stay consecutive (the permutation is over
+            groups): a dataset's ``group_size``, e.g. several questions about one image. A group
+            cut by a batch boundary is still correct, it only shares less.
     """
 
     def __init__(
-        self, size: int, global_batch: int, seed: int, start_step: int = 0, rank: int = 0, world: int = 1, steps: int | None = None
+        self,
+        size: int,
+        global_batch: int,
+        seed: int,
+        start_step: int = 0,
+        rank: int = 0,
+        world: int = 1,
+        steps: int | None = None,
+        group: int = 1,
     ) -> None:
         if size <= 0:
             raise ValueError("cannot sample batches from an empty dataset")
@@ -63,12 +74,21 @@ class ResumableBatchSampler(Sampler[list[int]]):
             raise ValueError(f"global batch {global_batch} is not divisible by {world} ranks")
         self.size, self.global_batch, self.seed = size, global_batch, seed
         self.start_step, self.rank, self.world, self.steps = start_step, rank, world, steps
+        if group < 1:
+            raise ValueError(f"group must be >= 1, got {group}")
+        self.group = group
         self._perm_epoch, self._perm = -1, None
 
     def _permutation(self, epoch: int) -> torch.Tensor:
         if epoch != self._perm_epoch:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm, self._perm_epoch = torch.randperm(self.size, generator=g), epoch
+            if self.group == 1:
+                perm = torch.randperm(self.size, generator=g)
+            else:  # whole groups in random order; the last group may be short
+                groups = torch.randperm(-(-self.size // self.group), generator=g)
+                perm = (groups[:, None] * self.group + torch.arange(self.group)).flatten()
+                perm = perm[perm < self.size]
+            self._perm, self._perm_epoch = perm, epoch
         return self._perm
 
     def global_indices(self, step: int) -> list[int]:

@@ -29,6 +29,8 @@ class Sample:
         answers: all reference answers/captions when a dataset has several (VQA's ten, COCO's five).
         meta: anything else a reader wants to carry; the model never reads it, the grounding targets
             read ``meta["objects"]`` (see ``jarvl.data.collate.GridTargets``).
+        image_id: names the image when several samples share it ("" = use ``image_path``); a
+            collator with ``share_images`` puts each distinct image of a batch in it once.
     """
 
     prompt: str
@@ -40,3 +42,4 @@ class Sample:
     id: str = ""
     answers: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    image_id: str = ""

@@ -71,7 +71,7 @@ def build_train_batches(
     readers = list(getattr(data, "datasets", [data]))
     streams = [d for d in readers if isinstance(d, IterableDataset)]
     if not streams:
-        sampler = ResumableBatchSampler(len(data), batch_size, seed, start_step, rank, world, steps=steps)
+        sampler = ResumableBatchSampler(len(data), batch_size, seed, start_step, rank, world, steps=steps, group=group_size(data))
         return TrainBatches(iter(make_loader(data, sampler, collate, num_workers)), streamed=False)
     if len(streams) != len(readers):
         raise ValueError("data.train mixes streamed (wds) and random-access datasets; train on one kind at a time")
@@ -89,6 +89,13 @@ def build_train_batches(
     rounds = start_step - start_step % max(1, workers)
     loader = make_stream_loader(stream, batch_size // world, collate, workers, repeat=True, skip_batches=rounds)
     return TrainBatches(_take(loader, start_step - rounds, steps), streamed=True)
+
+
+def group_size(data) -> int:
+    """How many consecutive indices of ``data`` belong together (``group_size``, e.g. questions per
+    image); 1 for a concatenation of several readers, whose offsets would cut their groups."""
+    readers = getattr(data, "datasets", [data])
+    return int(getattr(readers[0], "group_size", 1)) if len(readers) == 1 else 1
 
 
 def _take(loader, drop: int, steps: int) -> Iterator[Batch]:
@@ -135,7 +142,14 @@ class MixtureBatches:
             index = list(self.datasets).index(name)
             data = self.datasets[name]
             sampler = ResumableBatchSampler(
-                len(data), self.batch_size, self.seed * 7919 + index, self.consumed[name], self.rank, self.world, steps=None
+                len(data),
+                self.batch_size,
+                self.seed * 7919 + index,
+                self.consumed[name],
+                self.rank,
+                self.world,
+                steps=None,
+                group=group_size(data),
             )
             self._iters[name] = iter(make_loader(data, sampler, self.collate, self.workers))
         return self._iters[name]

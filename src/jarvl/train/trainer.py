@@ -138,7 +138,7 @@ class Trainer:
         # The training forward; through torch.compile when asked (self.model stays the plain module, so
         # checkpoints, evaluation and generate never see the compiled wrapper).
         self.forward = torch.compile(self.ddp) if cfg.run.compile else self.ddp
-        self.collate = make_collator(cfg.model, self.tokenizer)
+        self.collate = make_collator(cfg.model, self.tokenizer, share_images=True)  # K questions per image: encoded once
         # Everything is built: the first writes. A resume drops the log rows past its checkpoint.
         if self.info.main:
             self.rundir.commit(fresh=overwrite or (resume and resume_ckpt is None))
@@ -292,10 +292,8 @@ class Trainer:
                     # Every record of this batch was bad: still take part in DDP's gradient all-reduce.
                     loss = sum(p.sum() for p in self.model.parameters()) * 0.0
                 else:
-                    grid = None if batch.grid_targets is None else batch.grid_targets[sl]
-                    loss = self.forward(
-                        batch.images[sl], batch.text_ids[sl], batch.text_mask[sl], batch.targets[sl], grid_targets=grid
-                    ).loss
+                    images, ids, mask, targets, index, grid = batch.part(sl)
+                    loss = self.forward(images, ids, mask, targets, index, grid_targets=grid).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             total += float(loss.detach()) / chunks
