@@ -190,6 +190,32 @@ def add_null(mod):
     mod.forward = forward
 
 
+def add_relational_readout(layer):
+    """Give a refine ``TransformerLayer``'s self-attention a relational match read-out: per query and head
+    the best logit over the *other* tokens (self masked out), through a linear map added to its output.
+    The logit q_i.k_j is bilinear in two tokens' contents, so "is A the same size as B" (the product of
+    what token A and token B retrieved) becomes a first-order feature of W_q, W_k."""
+    attn = layer.attn
+    width, heads = attn.q.in_features, attn.heads
+    attn.rel = nn.Linear(heads, width)
+    nn.init.zeros_(attn.rel.weight)
+    nn.init.zeros_(attn.rel.bias)
+
+    def forward(x, context=None, *, key_mask=None, **_):
+        q = attn._split(attn.q(x))
+        k, v = (attn._split(t) for t in attn.kv(x).chunk(2, dim=-1))
+        s = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, T, T)
+        if key_mask is not None:
+            s = s.masked_fill(~key_mask[:, None, None, :], float("-inf"))
+        out = (s.softmax(-1) @ v).transpose(1, 2).reshape(x.shape)
+        eye = torch.eye(s.shape[-1], dtype=torch.bool, device=s.device)
+        best = s.masked_fill(eye, float("-inf")).amax(-1)  # (B, h, T): the best *other* token
+        best = torch.where(torch.isfinite(best), best, torch.zeros_like(best)).transpose(1, 2)
+        return attn.out(out) + attn.rel(best), None
+
+    attn.forward = forward
+
+
 def build(name, cfg):
     """The model called ``name`` (see the module docstring)."""
     if name == "film":
@@ -219,6 +245,10 @@ def build(name, cfg):
         for mod in list(m.modules()):
             if isinstance(mod, GatedCrossAttention):
                 add_logit_readout(mod)
+    if "rel" in name.split("_"):
+        for layers in m.fusion.refine:
+            for layer in layers:
+                add_relational_readout(layer)
     if "null" in name:
         for mod in list(m.modules()):
             if isinstance(mod, GatedCrossAttention):
