@@ -31,31 +31,36 @@ def cost(model_cfg, *, batch: int, text_len: int, target_len: int, device: str =
     return {k: rec[k] for k in COST_KEYS}
 
 
-def _profile_one(preset: str, fusion: str, overrides: list[str], kwargs: dict) -> dict:
+def model_config(preset: str, overrides: dict):
+    """The preset's ``ModelConfig`` with dotted overrides (``fusion.name``, ``vision.image_size``), validated."""
     from jarvl.config import apply_overrides
     from jarvl.models import get_preset
+
+    return apply_overrides(get_preset(preset), overrides).validate()
+
+
+def _profile_one(preset: str, overrides: dict, kwargs: dict) -> dict:
     from jarvl.profiling import profile_model
 
-    cfg = apply_overrides(get_preset(preset, fusion), overrides).validate()
-    return profile_model(cfg, **kwargs).as_dict()
+    return profile_model(model_config(preset, overrides), **kwargs).as_dict()
 
 
 def profile_fresh(requests: list[dict], jobs: int = 1, fresh: bool = True, log=print) -> list[dict]:
-    """Profile every request ``{"preset", "fusion", "overrides", "kwargs"}`` in spawned processes,
-    ``jobs`` at a time (``fresh``: one process per record, so each peak is its own); the records in order,
-    each with ``overrides`` and ``wall_s`` added."""
+    """Profile every request ``{"label", "preset", "overrides", "kwargs"}`` in spawned processes,
+    ``jobs`` at a time (``fresh``: one process per record, so each peak is its own); the records in
+    order, each with ``label``, ``overrides`` and ``wall_s`` added."""
     ctx = multiprocessing.get_context("spawn")
     out = []
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=1 if fresh else None) as pool:
-        futures = [pool.submit(_profile_one, r["preset"], r["fusion"], r["overrides"], r["kwargs"]) for r in requests]
+        futures = [pool.submit(_profile_one, r["preset"], r["overrides"], r["kwargs"]) for r in requests]
         last = time.perf_counter()
         for i, (r, fut) in enumerate(zip(requests, futures)):
             rec = fut.result()
             now = time.perf_counter()
-            rec.update(overrides=r["overrides"], wall_s=round(now - last, 1))
+            rec.update(label=r["label"], overrides=r["overrides"], wall_s=round(now - last, 1))
             last = now
             out.append(rec)
-            log(f"[{i + 1}/{len(requests)}] {r['fusion']:15s} {' '.join(r['overrides']) or '(preset)':28s} "
+            log(f"[{i + 1}/{len(requests)}] {r['label']:28s} "
                 f"{rec['gflops']:8.3f} GF {rec['activation_mb']:8.1f} MB ({rec['wall_s']} s)")  # fmt: skip
     return out
 

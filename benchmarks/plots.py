@@ -1,4 +1,4 @@
-"""Plots of the training benchmarks (PNG, matplotlib Agg), drawn from their summaries.
+"""Plots of the benchmark pages (PNG, matplotlib Agg), drawn from their summaries.
 
 Each function takes the plain numbers it draws (mean and std over seeds), never a model or run.
 """
