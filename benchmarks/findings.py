@@ -31,9 +31,14 @@ def stat(v: Any) -> dict | None:
     return {"mean": float(v), "std": 0.0, "values": [float(v)], "seeds": []}
 
 
-def fmt(s: dict) -> str:
-    """0.634 +- 0.013 (3 seeds) -> '0.634 +- 0.013 (3)'; percentages are the page's business."""
+PERCENT = ("test", "comp", "accuracy")  # metrics that are fractions, shown as percentages
+
+
+def fmt(s: dict, metric: str = "") -> str:
+    """'63.7% +- 1.3 (3 seeds)' for an accuracy, '0.1053' for a number."""
     n = len(s.get("values") or [])
+    if metric in PERCENT:
+        return f"{100 * s['mean']:.1f}%" + (f" +- {100 * s['std']:.1f} ({n} seeds)" if n > 1 else "")
     return f"{s['mean']:.4g}" + (f" +- {s['std']:.2g} ({n} seeds)" if n > 1 else "")
 
 
@@ -80,12 +85,16 @@ def _bigger(a: dict, b: dict, strict: bool = True) -> tuple[bool, bool]:
     return (d > 0 if strict else d >= 0), abs(d) > max(a["std"], b["std"])
 
 
+def _diff(d: float, metric: str) -> str:
+    return f"{100 * d:+.1f} points" if metric in PERCENT else f"{d:+.4g}"
+
+
 def _ratio(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
     held, parts, judged = True, [], True
     for a, b in pairs:
         sa, sb = got[a], got[b]
         r = sa["mean"] / sb["mean"]
-        text = f"{a}/{b} {r:.3f}x"
+        text = f"{a}/{b} {r:.3f}x" if r != float("inf") else f"{a}: never reached"
         if f.paired and sa.get("seeds") and sb.get("seeds"):
             by_a, by_b = dict(zip(sa["seeds"], sa["values"])), dict(zip(sb["seeds"], sb["values"]))
             ratios = [by_a[k] / by_b[k] for k in sorted(set(by_a) & set(by_b))]
@@ -107,14 +116,14 @@ def _within_std(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
     for a, b in pairs:
         sa, sb = got[a], got[b]
         held &= sa["mean"] >= sb["mean"] - sb["std"]
-        parts.append(f"{a} {fmt(sa)} vs {b} {fmt(sb)}: {sa['mean'] - sb['mean']:+.4g}")
+        parts.append(f"{a} {fmt(sa, f.metric)} vs {b} {fmt(sb, f.metric)}: {_diff(sa['mean'] - sb['mean'], f.metric)}")
     return ("held" if held else "did not hold"), "; ".join(parts)
 
 
 def _order(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
     steps = [_bigger(got[a], got[b]) for a, b in zip(f.arms, f.arms[1:])]
     verdict = _decide(all(s[0] for s in steps), all(s[1] for s in steps), f.rule)
-    return verdict, ", ".join(f"{a} {fmt(got[a])}" for a in f.arms)
+    return verdict, ", ".join(f"{a} {fmt(got[a], f.metric)}" for a in f.arms)
 
 
 def _diminishing(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
@@ -122,7 +131,7 @@ def _diminishing(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
     gains = [y - x for x, y in zip(means, means[1:])]
     more, beyond = _bigger(got[f.arms[-1]], got[f.arms[0]])
     on_means = len(gains) >= 2 and more and gains[-1] < gains[0]
-    detail = ", ".join(f"{a} {fmt(got[a])}" for a in f.arms) + "; gains per step " + ", ".join(f"{g:+.4g}" for g in gains)
+    detail = ", ".join(f"{a} {fmt(got[a], f.metric)}" for a in f.arms) + "; gains per step " + ", ".join(_diff(g, f.metric) for g in gains)
     return _decide(on_means, beyond, f.rule), detail
 
 

@@ -10,7 +10,7 @@ first reaches proportional's final mean accuracy, interpolated linearly between 
 ``excess_loss``'s reference model (DoReMi's) is the same seed's proportional run.
 
 Metrics for findings (task ``pretraining``): ``accuracy`` over seeds, ``samples_fraction`` (samples
-to reach the target / the pre-training budget; proportional's is 1 by definition, None: never).
+to reach the target / the pre-training budget; proportional's is 1 by definition, inf: never).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def summary(payload: dict) -> dict:
     for s, c in curves.items():
         need = None if target is None else samples_to_reach(xs, c, target)
         out[s] = {"accuracy": {**mean_std([runs[s][k]["curve"][-1] for k in seeds]), "seeds": [int(k) for k in seeds]}, "curve": c,
-                  "samples_to_target": need, "samples_fraction": None if need is None else need / xs[-1],
+                  "samples_to_target": need, "samples_fraction": float("inf") if need is None else need / xs[-1],
                   "mean_weights": {n: float(np.mean([w[n] for w in runs[s][seeds[0]]["weights"]])) for n in runs[s][seeds[0]]["final_weights"]}}  # fmt: skip
     if "proportional" in out:
         out["proportional"]["samples_fraction"] = 1.0  # by definition: the target is its own final accuracy

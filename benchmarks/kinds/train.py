@@ -155,7 +155,7 @@ def render(exp, payload: dict, out: Path, stem: str) -> str:
     vals = values(payload)
     labels = [a.label for a in exp.arms] or sorted({r["arm"] for r in payload.get("runs", [])})
     groups = exp.tables or {"arms": labels}
-    md = []
+    md = [payload["note"] + "\n"] if payload.get("note") else []  # e.g. what a ported result measured differently
     for task, arms in vals.items():
         prior = payload.get("text_only", {}).get(task, {})
         md.append(f"## {task}\n\nText-only prior (majority training answer of each exact prompt): "
@@ -171,6 +171,14 @@ def render(exp, payload: dict, out: Path, stem: str) -> str:
             by = dict(zip(v["seeds"], v.get("test", {}).get("values", [])))
             md.append(f"| {a} | " + " | ".join("-" if k not in by else f"{100 * by[k]:.1f}%" for k in seeds) + " |")
         md.append("")
+    if len(groups) > 1 and vals:  # a table per knob: the ablation bars, one panel per knob
+        task, arms = next(iter(vals.items()))
+        bars = {g: [{"value": a.split("=", 1)[-1], "mean": arms[a]["test"]["mean"], "std": arms[a]["test"]["std"], "gflops": arms[a].get("gflops"),
+                     "default": "=" not in a} for a in labels if a in arms and "test" in arms[a]] for g, labels in groups.items()}  # fmt: skip
+        png = f"{stem}_bars.png"
+        plots.ablation_bars({g: b for g, b in bars.items() if b}, out / png, baseline=payload.get("text_only", {}).get(task, {}).get("test"),
+                            title=f"{task}: held-out accuracy, mean +- std over seeds (outlined: the recipe's value)")  # fmt: skip
+        md.append(f"![{png}]({png})\n")
     if vals and any(v.get("gflops") for arms in vals.values() for v in arms.values()):
         png = f"{stem}_accuracy_vs_gflops.png"
         panels = {
