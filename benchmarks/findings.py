@@ -7,7 +7,7 @@ judged per task into ``{"claim", "task", "verdict", "held", "rule", "detail", "p
 
 - ``held`` / ``did not hold``: on the means, or (rule ``beyond the seed spread``) with every
   difference it rests on larger than the larger std of the two arms compared;
-- ``not judged``: measured, but the rule cannot decide (within the seed spread; same-seed speed
+- ``not judged``: measured, but the rule cannot decide (within the seed spread, or one seed; same-seed speed
   ratios that disagree; every arm at the same accuracy on every seed, i.e. all at the words prior);
 - ``not measured``: an arm or the metric is missing.
 """
@@ -80,9 +80,10 @@ def _decide(on_means: bool, beyond: bool, rule: str) -> str:
 
 
 def _bigger(a: dict, b: dict, strict: bool = True) -> tuple[bool, bool]:
-    """(a > b on the means, and by more than the larger std)."""
+    """(a > b on the means, and by more than the larger std); one seed has no spread, so never beyond it."""
     d = a["mean"] - b["mean"]
-    return (d > 0 if strict else d >= 0), abs(d) > max(a["std"], b["std"])
+    spread = min(len(a.get("values") or []), len(b.get("values") or [])) >= 2
+    return (d > 0 if strict else d >= 0), spread and abs(d) > max(a["std"], b["std"])
 
 
 def _diff(d: float, metric: str) -> str:

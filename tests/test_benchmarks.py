@@ -129,3 +129,9 @@ def test_report_lists_results_and_what_is_not_measured(tmp_path):
     missing = md.split("**Not measured**")[1].split("## Experiments")[0]
     assert "latent > spatial resampling" in missing and "no result file yet" in missing  # ablations has no result here
     assert "[`fusions.cpu.md`](fusions.cpu.md)" in md and "Speed: from issue 15" in md and "[`train_speed.md`](train_speed.md)" in md
+
+
+def test_one_seed_is_never_beyond_the_spread():
+    f = Finding(claim="a > b", test="order", arms=["a", "b"], rule="beyond the seed spread")
+    (got,) = findings.judge(f, {"vqa": {"a": _arm(0.70, 0.0, seeds=(0,)), "b": _arm(0.60, 0.0, seeds=(0,))}})
+    assert got["verdict"] == "not judged"

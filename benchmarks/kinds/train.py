@@ -143,7 +143,7 @@ def table(arms: dict, labels: list[str], prior: dict, task: str) -> str:
         cells = [
             a, pct(v.get("test")), pct(v.get("comp")),
             "-" if prior.get("test") is None or "test" not in v else f"{100 * (v['test']['mean'] - prior['test']):+.1f}",
-            num(gf, ".4f"), f"{gf / ref:.2f}x" if gf and ref else "-", num(v.get("params") and v["params"] / 1e6, ".2f") + "M",
+            num(gf, ".4f"), f"{gf / ref:.2f}x" if gf and ref else "-", "-" if not v.get("params") else f"{v['params'] / 1e6:.2f}M",
             num(v.get("activation_mb"), ".0f"), num(v["samples_per_s"]["mean"], ".0f"), num(v["gate_mean_abs"]["mean"], ".3f"),
             "-" if lat is None else f"{lat:.1f} / {v['latency_b32']['mean']:.1f}", f"{p.get('gflops', '-')} / {p.get(acc_key, '-')}",
         ]  # fmt: skip
@@ -159,7 +159,7 @@ def render(exp, payload: dict, out: Path, stem: str) -> str:
     for task, arms in vals.items():
         prior = payload.get("text_only", {}).get(task, {})
         md.append(f"## {task}\n\nText-only prior (majority training answer of each exact prompt): "
-                  + ", ".join(f"{s} {100 * a:.1f}%" for s, a in prior.items()) + ".\n")  # fmt: skip
+                  + (", ".join(f"{s} {100 * a:.1f}%" for s, a in prior.items()) or "not recorded") + ".\n")  # fmt: skip
         for name, group in groups.items():
             md += [f"### {task}: {name}\n" if len(groups) > 1 else "", table(arms, group, prior, task) + "\n"]
         capped = [a for a, v in arms.items() if v["capped"]]
