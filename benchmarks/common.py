@@ -1,4 +1,5 @@
-"""Shared by the benchmark scripts: the machine description and how results are written."""
+"""The result writer of the scripts that are not configs yet (train_speed.py, gpu_fusions.py, probes.py,
+attention_maps.py). The config suite uses ``provenance.py`` and ``results.py`` instead."""
 
 from __future__ import annotations
 

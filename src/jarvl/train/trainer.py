@@ -54,7 +54,8 @@ class Trainer:
     ``overwrite``: replace the run already in ``run_dir`` (without either, an existing run is an
     error); ``init_from``: start from another run's weights (and tokenizer) with a new data mixture.
 
-    The run directory stays locked (``jarvl.train.rundir``) until :meth:`fit` returns or :meth:`close`.
+    ``callbacks`` observe evaluations and checkpoints (``jarvl.train.callbacks``). The run directory
+    stays locked (``jarvl.train.rundir``) until :meth:`fit` returns or :meth:`close`.
     """
 
     def __init__(
@@ -66,9 +67,11 @@ class Trainer:
         init_from: str | None = None,
         overwrite: bool = False,
         batch_hooks: list | None = None,
+        callbacks: list | None = None,
     ) -> None:
         self.cfg, self.run_dir = validate_experiment(cfg), Path(run_dir)
         self.batch_hooks = list(batch_hooks or [])  # called with every training Batch (e.g. to tally texts)
+        self.callbacks = list(callbacks or [])  # observers of evaluations and checkpoints (jarvl.train.callbacks)
         self.info = dist_utils.setup(cfg.run.device)
         if cfg.data.batch_size % self.info.world:
             raise ValueError(f"data.batch_size {cfg.data.batch_size} is not divisible by the {self.info.world} ranks")
@@ -369,6 +372,7 @@ class Trainer:
 
     def evaluate_and_maybe_checkpoint(self, step: int, t0: float) -> dict[str, Any] | None:
         """Evaluate on rank 0, log, and checkpoint (as best when it is the best so far)."""
+        start = time.perf_counter()
         report = None
         if self.val_data is not None and self.info.main:
             report = self.evaluate()
@@ -386,7 +390,16 @@ class Trainer:
         if best:
             self.state["best"] = {"step": step, "accuracy": report["accuracy"]}
         self.checkpoint(step, best=best)
+        self._notify("on_evaluate", step, report, time.perf_counter() - start)
         return report
+
+    def _notify(self, event: str, *args) -> None:
+        """Call ``event`` on every callback that has it (rank 0 only)."""
+        if self.info.main:
+            for callback in self.callbacks:
+                method = getattr(callback, event, None)
+                if method is not None:
+                    method(self, *args)
 
     def checkpoint(self, step: int, best: bool = False) -> None:
         """Write the full training state (rank 0) and wait for it on every rank."""
@@ -401,6 +414,7 @@ class Trainer:
                 state["mixture"] = self.mixture.state_dict()
                 state["consumed"] = dict(self.mixture_batches.consumed) if self.mixture_batches else self.state.get("consumed", {})
             save_checkpoint(self.run_dir, step, self.model, self.optimizer, self.tokenizer, state, best=best)
+            self._notify("on_checkpoint", step, checkpoint_path(self.run_dir, "last"))
         dist_utils.barrier(self.info)
 
     def _plot_mixture(self) -> None:

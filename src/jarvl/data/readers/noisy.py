@@ -2,7 +2,7 @@
 
 A mis-paired caption (the text of a different image) is the usual noise of web image-text data
 (Conceptual Captions, LAION); this wrapper makes it on any random-access dataset, to build
-mixtures with a clean and a noisy set (docs/sampling.md, ``benchmarks/adaptive_sampling.py``).
+mixtures with a clean and a noisy set (docs/sampling.md, ``benchmarks/configs/adaptive_sampling.yaml``).
 
 The wrapped spec is written in full after ``noisy:``; the wrapper takes the options ``p`` (share
 of mis-paired records, default 0.5) and ``noise_seed`` (default 0) and passes every other option

