@@ -95,7 +95,15 @@ class StepTimer:
 
 
 def train(
-    model, inputs, steps: int, warmup: int, amp: torch.dtype | None, device: torch.device, deadline: float, compile_model: bool = False
+    model,
+    inputs,
+    steps: int,
+    warmup: int,
+    amp: torch.dtype | None,
+    device: torch.device,
+    deadline: float,
+    compile_model: bool = False,
+    compile_mode: str = "default",
 ) -> dict:
     """AdamW training steps on fixed ``inputs``: ``warmup`` untimed, then up to ``steps`` timed (fewer past ``deadline``).
 
@@ -103,7 +111,8 @@ def train(
     """
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05, fused=device.type == "cuda")
     model.train()
-    forward = torch.compile(model) if compile_model else model
+    # mode "reduce-overhead": CUDA graphs, no per-kernel launch cost (the step has no host sync to break them)
+    forward = torch.compile(model, mode=compile_mode) if compile_model else model
 
     def step() -> torch.Tensor:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
@@ -190,7 +199,19 @@ def measure(fusion: str, batch: int, args, device: torch.device, amp, deadline: 
            "dtype": "bf16" if amp is torch.bfloat16 else "fp32", "status": "ok"}  # fmt: skip
     share = deadline - t0
     inputs = random_inputs(cfg, batch, text_len, target_len, device)
-    rec.update(train(model, inputs, args.steps, max(1, args.warmup), amp, device, deadline=t0 + 0.8 * share, compile_model=args.compile))
+    rec.update(
+        train(
+            model,
+            inputs,
+            args.steps,
+            max(1, args.warmup),
+            amp,
+            device,
+            deadline=t0 + 0.8 * share,
+            compile_model=args.compile,
+            compile_mode=args.compile_mode,
+        )
+    )
     del inputs
     if device.type == "cuda":
         rec["train_peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -252,7 +273,7 @@ def markdown(payload: dict) -> str:
         f"tokens, targets of {s['target_len']}; random inputs made on the device (no data pipeline), AdamW, "
         f"{'bf16 autocast' if s['dtype'] == 'bf16' else 'fp32'}, "
         + (
-            "training forward through `torch.compile` (default mode; `generate` eager; the compile is in the first warm-up step, "
+            f"training forward through `torch.compile` ({s.get('compile_mode', 'default')} mode; `generate` eager; the compile is in the first warm-up step, "
             "its time in the json as `first_step_s`)"
             if s.get("compile")
             else "eager"
@@ -269,6 +290,9 @@ def markdown(payload: dict) -> str:
               "generate b=1 ms", f"generate b={s['batch']} ms", "fwd GF/sample", "train TFLOP/s"]  # fmt: skip
     if peak:
         header.append(f"% of {peak:.0f} TFLOP/s")
+    measured = (payload.get("matmul_peak") or {}).get("gflop_per_s")
+    if measured:
+        header.append(f"% of measured matmul peak {measured / 1e3:.1f} TFLOP/s")
     rows = []
     for r in recs:
         g = r["generate"]
@@ -286,6 +310,8 @@ def markdown(payload: dict) -> str:
         ]  # fmt: skip
         if peak:
             row.append(f"{100 * tflops / peak:.0f}%" if tflops else "-")
+        if measured:
+            row.append(f"{100 * tflops * 1e3 / measured:.0f}%" if tflops else "-")
         rows.append(row)
     md.append("| " + " | ".join(header) + " |\n|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|\n")
     md += ["| " + " | ".join(str(c) for c in row) + " |\n" for row in rows]
@@ -329,6 +355,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default benchmarks/results)")
     ap.add_argument("--compile", action="store_true", help="train through torch.compile (the forward; generate() stays eager)")
+    ap.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile mode with --compile",
+    )
     ap.add_argument("--name", default=None, help="results file stem (default gpu_fusions, or gpu_fusions_compiled with --compile)")
     ap.add_argument("--quick", action="store_true", help="CPU, tiny preset, 2 steps, fp32, batch 4 (seconds; for tests)")
     args = ap.parse_args(argv)
@@ -363,9 +395,14 @@ def main(argv: list[str] | None = None) -> int:
                      "text_len": min(args.text_len, c0.text.max_len), "target_len": min(args.target_len, c0.decoder.max_len),
                      "image_size": c0.vision.image_size, "image_tokens": c0.vision.num_tokens, "dtype": dtype,
                      "device": str(device), "gen_repeats": args.gen_repeats, "budget_s": args.budget_s, "overrides": args.set,
-                     "compile": args.compile},
+                     "compile": args.compile, "compile_mode": args.compile_mode},
         "records": [],
     }  # fmt: skip
+    # The chip's own matmul peak in the run's precision, measured here (the datasheet's is an upper bound).
+    from jarvl.profiling.peak import matmul_peak
+
+    payload["matmul_peak"] = matmul_peak(amp or torch.float32, device=str(device), sizes=(1024,) if args.quick else (4096, 8192))
+    log(f"matmul peak ({payload['matmul_peak']['dtype']}): {payload['matmul_peak']['gflop_per_s'] / 1e3:.1f} TFLOP/s")
     log(f"{name}, torch {torch.__version__}: {args.preset} x {len(fusions)} fusions, batch {args.batch}, "
         f"{args.warmup}+{args.steps} steps, {dtype}, budget {args.budget_s:.0f} s")  # fmt: skip
     for i, fusion in enumerate(fusions):

@@ -31,8 +31,10 @@ def test_profile_json_records():
     records = json.loads(out.stdout)
     assert [r["fusion"] for r in records] == ["concat", "jar"]
     for r in records:
-        for key in ("gflops", "gflops_fusion", "params", "activation_mb", "latency_ms"):
+        for key in ("gflops", "gflops_fusion", "params", "activation_mb", "latency_ms", "achieved_gflop_per_s", "peak_gflop_per_s"):
             assert r[key] > 0
+        assert 2 * r["gflops"] < r["train_gflops"] < 4 * r["gflops"]  # backward ~2x forward
+        assert r["fraction_of_peak"] == r["achieved_gflop_per_s"] / r["peak_gflop_per_s"]
     assert records[1]["fused_tokens"] == 8 and records[0]["fused_tokens"] == 64 + 24
 
 

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jarvl.blocks.match_attention import match_attention
+
 
 def key_padding_bias(key_mask: torch.Tensor | None) -> torch.Tensor | None:
     """bool[B, S] (True = valid) -> bool[B, 1, 1, S], the ``attn_mask`` SDPA broadcasts over heads."""
@@ -83,20 +85,28 @@ class Attention(nn.Module):
         averaged over heads or None, scores float[B, T, heads] or, with ``count``, float[B, T, 2 heads]).
         The scores are each query's best logit (how well the best key matches) and, with ``count``,
         logsumexp - max = log sum_j exp(s_j - max) (about log k when k keys match equally well: how
-        many matched). The logits are computed explicitly (no fused kernel returns them).
+        many matched). No SDPA kernel returns them: ``match_attention`` computes them in one pass with
+        a closed-form backward (the explicit ops below run only for ``return_attn``, diagnostics).
         """
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
-        scores = _logits(q, k, key_padding_bias(key_mask), False)  # (B, h, T, S)
-        weights = scores.softmax(dim=-1)
-        out = (weights @ v).transpose(1, 2).reshape(x.shape)
-        best = scores.amax(dim=-1)  # (B, h, T)
+        mask = key_padding_bias(key_mask)
+        weights = None
+        if return_attn:
+            scores = _logits(q, k, mask, False)  # (B, h, T, S)
+            weights = scores.softmax(dim=-1)
+            out = weights @ v
+            best = scores.amax(dim=-1)  # (B, h, T)
+            spread = torch.logsumexp(scores - best.unsqueeze(-1), dim=-1)
+        else:
+            out, best, spread = match_attention(q, k, v, mask)
+        out = out.transpose(1, 2).reshape(x.shape)
         if count:
-            best = torch.cat([best, torch.logsumexp(scores - best.unsqueeze(-1), dim=-1)], dim=1)  # (B, 2h, T)
+            best = torch.cat([best, spread], dim=1)  # (B, 2h, T)
         best = best.transpose(1, 2)  # (B, T, h or 2h)
         if key_mask is not None:
             best = best.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)  # no valid key: no match
-        return self.out(out), (weights.mean(dim=1) if return_attn else None), best
+        return self.out(out), (None if weights is None else weights.mean(dim=1)), best
 
 
 def _logits(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:

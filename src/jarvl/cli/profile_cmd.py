@@ -20,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "counted with torch.utils.flop_counter (FLOPs = 2 x multiply-adds; attention included). "
             "activation_mb: bytes autograd saves for backward in one training step of --batch samples "
             "(saved-tensor hooks); step_peak_mb: rise of the process peak memory during that step; "
-            "latency_ms: median inference forward pass of the batch."
+            "latency_ms: median inference forward pass of the batch; step ms: median training step "
+            "(forward + backward); GFLOP/s: its counted forward + backward FLOPs over that time; of peak: "
+            "the share of this machine's fp32 matmul peak, measured in the same process."
         ),
     )
     p.add_argument("--model", help="preset name (see `jarvl models`); default paper-base, or the --config's model")
@@ -148,6 +150,9 @@ def print_table(records: list[dict]) -> None:
         "x " + base["fusion"],
         "step peak MB",
         "latency ms",
+        "step ms",
+        "GFLOP/s",
+        "of peak",
     ]
     for c in cols:
         table.add_column(c, justify="left" if c == "fusion" else "right")
@@ -166,5 +171,8 @@ def print_table(records: list[dict]) -> None:
             fmt(r["activation_mb"] / base["activation_mb"], 2),
             fmt(r["step_peak_mb"], 0),
             fmt(r["latency_ms"]),
+            fmt(r["train_step_ms"]),
+            fmt(r["achieved_gflop_per_s"]),
+            "-" if r["fraction_of_peak"] is None else f"{r['fraction_of_peak']:.0%}",
         )
     console().print(table)

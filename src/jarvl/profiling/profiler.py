@@ -12,6 +12,7 @@ import torch
 from jarvl.blocks.config import ModelConfig
 from jarvl.profiling.flops import count_flops
 from jarvl.profiling.memory import PeakRSS, cuda_peak_bytes, saved_activation_bytes
+from jarvl.profiling.peak import matmul_peak
 
 MB = 1024 * 1024
 
@@ -23,6 +24,10 @@ class ProfileRecord:
     ``activation_mb``: bytes autograd saved for backward in one training step of ``batch`` samples.
     ``step_peak_mb``: rise of the process peak (CPU: resident memory; CUDA: allocated memory)
     during that step (forward + backward). ``latency_ms``: median inference forward pass of the batch.
+    ``train_gflops``: forward + backward FLOPs per sample (counted, not estimated); ``achieved_gflop_per_s``:
+    those FLOPs of the batch over the median training step (``train_step_ms``); ``peak_gflop_per_s``:
+    this machine's fp32 matmul peak measured in the same process (``jarvl.profiling.peak``), and
+    ``fraction_of_peak`` the share of it the training step reaches.
     """
 
     preset: str
@@ -45,6 +50,10 @@ class ProfileRecord:
     latency_ms: float | None
     train_step_ms: float | None
     device: str
+    train_gflops: float = 0.0
+    achieved_gflop_per_s: float | None = None
+    peak_gflop_per_s: float | None = None
+    fraction_of_peak: float | None = None
 
     def as_dict(self) -> dict:
         """A JSON-serialisable dict of the record."""
@@ -119,10 +128,13 @@ def profile_model(
         with PeakRSS() as peak:
             train_step()
         step_peak = peak.delta_mb
+    train_flops = count_flops(model, train_step)["total"]  # after the peak: its step must be the first
 
-    latency = train_ms = None
+    latency = train_ms = achieved = peak = None
     if timing:
         train_ms = _median_ms(train_step, repeats, dev)
+        achieved = train_flops / 1e9 / (train_ms / 1000)
+        peak = matmul_peak(torch.float32, device=device, repeats=2)["gflop_per_s"]
         model.eval()
         with torch.no_grad():
             forward()  # warm-up
@@ -151,4 +163,8 @@ def profile_model(
         latency_ms=latency,
         train_step_ms=train_ms,
         device=str(dev),
+        train_gflops=train_flops / per,
+        achieved_gflop_per_s=achieved,
+        peak_gflop_per_s=peak,
+        fraction_of_peak=None if achieved is None else achieved / peak,
     )

@@ -103,6 +103,7 @@ class Trainer:
             torch.set_num_threads(cfg.run.threads)
         self.state: dict[str, Any] = {"step": 0, "samples": 0, "elapsed": 0.0, "best": None, "evals": []}
         self.skips = SkipStats()
+        self._pending_losses: list[tuple[int, torch.Tensor]] = []  # (step, loss on the device), see _defers_loss
         resume_ckpt = self._resume_checkpoint() if resume else None
         # Backbones first: a wrong path fails in a second, not after the datasets and tokenizer.
         # A resumed run takes the resolution stored in its checkpoint (the directories may be gone).
@@ -248,9 +249,11 @@ class Trainer:
                     self.state["step"] = step = step + 1
                     self.state["samples"] += n
                     self.state["elapsed"] = time.perf_counter() - t0
-                    window.append(loss)
+                    if loss is not None:
+                        window.append(loss)
                     window_samples += n
                     if step % cfg.run.log_every == 0 or step == cfg.run.max_steps:
+                        window += self._read_losses()
                         rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                         self._log_train(step, sum(window) / len(window), rate)
                         progress.update(step, sum(window) / len(window), rate, self.skips)
@@ -267,16 +270,45 @@ class Trainer:
                         break
                     if timed_eval or (cfg.run.eval_every and step % cfg.run.eval_every == 0 and step < cfg.run.max_steps):
                         last_eval_time = self.state["elapsed"]
+                        window += self._read_losses()  # never checkpoint past a non-finite loss
                         self.evaluate_and_maybe_checkpoint(step, t0)
                     elif cfg.run.checkpoint_every and step % cfg.run.checkpoint_every == 0:
+                        window += self._read_losses()
                         self.checkpoint(step)
+            self._read_losses()
             summary = self.finish(t0)
         finally:
             self.logger.close()
             self.close()
         return summary
 
-    def _train_step(self, batch: Batch, step: int) -> tuple[float, int]:
+    def _defers_loss(self) -> bool:
+        """One process and no mixture: the loss stays on the device until a log row, evaluation or
+        checkpoint needs it (``_read_losses``), so a step never waits for the GPU to finish. DDP
+        all-reduces it and the mixture sampler reads it every step."""
+        return not self.info.enabled and self.mixture is None
+
+    def _read_losses(self) -> list[float]:
+        """The deferred losses since the last read, in one device-to-host copy; raises NonFiniteLoss
+        (naming the first bad step) before any checkpoint could keep its weights."""
+        if not self._pending_losses:
+            return []
+        steps, losses = zip(*self._pending_losses)
+        self._pending_losses = []
+        values = torch.stack(losses).tolist()
+        for step, value in zip(steps, values):
+            if not math.isfinite(value):
+                raise self._non_finite(value, step)
+        return values
+
+    def _non_finite(self, total: float, step: int) -> NonFiniteLoss:
+        return NonFiniteLoss(
+            f"non-finite loss ({total}) at step {step + 1}; the last good checkpoint in {self.run_dir} is intact "
+            f"(lower optim.lr or raise optim.warmup_steps, then --resume)"
+        )
+
+    def _train_step(self, batch: Batch, step: int) -> tuple[float | None, int]:
+        """Returns (the mean loss over all ranks, or None when deferred, see ``_defers_loss``; samples)."""
         cfg = self.cfg
         for hook in self.batch_hooks:
             hook(batch)
@@ -286,7 +318,7 @@ class Trainer:
             group["lr"] = lr
         batch = batch.to(self.info.device)
         chunks = max(1, min(cfg.optim.accumulation, len(batch))) if len(batch) else 1
-        total = 0.0
+        total = None
         for i in range(chunks):
             sl = slice(i * len(batch) // chunks, (i + 1) * len(batch) // chunks)
             sync = contextlib.nullcontext() if (i == chunks - 1 or not self.info.enabled) else self.ddp.no_sync()
@@ -299,7 +331,13 @@ class Trainer:
                     loss = self.forward(images, ids, mask, targets, index, grid_targets=grid).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
-            total += float(loss.detach()) / chunks
+            part = loss.detach().float() / chunks
+            total = part if total is None else total + part
+        if self._defers_loss():
+            self._pending_losses.append((step, total))
+            total = 0.0  # checked when read
+        else:
+            total = float(total)
         # One all-reduce per step carries everything every rank must agree on: the skip counts (all
         # ranks reach the same verdict, or the others would hang), finiteness, loss and batch size.
         finite = math.isfinite(total)
@@ -313,15 +351,12 @@ class Trainer:
             self.logger.log("abort", step, {"skips": self.skips.as_dict()})
             raise
         if nonfinite:
-            raise NonFiniteLoss(
-                f"non-finite loss ({total}) at step {step + 1}; the last good checkpoint in {self.run_dir} is intact "
-                f"(lower optim.lr or raise optim.warmup_steps, then --resume)"
-            )
+            raise self._non_finite(total, step)
         if cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return loss_sum / self.info.world, int(n)
+        return (None if self._defers_loss() else loss_sum / self.info.world), int(n)
 
     def _autocast(self):
         precision = self.cfg.run.precision
