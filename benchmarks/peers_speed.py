@@ -22,7 +22,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -35,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peer_fusions  # noqa: E402,F401  (registers the peers)
 import torch  # noqa: E402
+from provenance import cpu_name  # noqa: E402  (the suite's one CPU-name reader)
 
 from jarvl.config import load_yaml  # noqa: E402
 from jarvl.data.loader import ResumableBatchSampler, make_loader  # noqa: E402
@@ -215,13 +215,8 @@ def markdown(res: dict) -> str:
 
 def machine() -> dict:
     """CPU, cores, torch, threads, load average: what a figure was measured on."""
-    cpu = platform.processor() or "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -8,8 +8,6 @@ from jarvl.config import from_dict
 from jarvl.data.registry import register_reader
 from jarvl.data.synthetic import SynthConfig, SyntheticDataset
 
-SYNTH_OPTIONS = ("n", "seed", "questions_per_image")
-
 
 @register_reader("synthetic")
 def open_synthetic(path: str, split: str | None, options: dict[str, Any]) -> SyntheticDataset:

@@ -132,7 +132,7 @@ def swap(scene: Scene, i: int, j: int) -> Scene:
     return Scene(tuple(objs), scene.image_size, scene.condition)
 
 
-_COMPARATORS = {
+COMPARATORS = {  # comparator -> (test on the two counts, question, statement)
     "more": (lambda c1, c2: c1 > c2, "are there more {} than {}?", "there are more {} than {}."),
     "fewer": (lambda c1, c2: c1 < c2, "are there fewer {} than {}?", "there are fewer {} than {}."),
     "as many": (lambda c1, c2: c1 == c2, "are there as many {} as {}?", "there are as many {} as {}."),
@@ -144,7 +144,7 @@ def compare_counts(rng: random.Random, cfg: SynthConfig, cond: str, yes: bool) -
     slot = rng.choice(("color", "shape"))
     v1, v2 = rng.sample(VALUES[slot], 2)
     f1, f2 = Filter(**{slot: v1}), Filter(**{slot: v2})
-    test, question, statement = _COMPARATORS[rng.choice(tuple(_COMPARATORS))]
+    test, question, statement = COMPARATORS[rng.choice(tuple(COMPARATORS))]
     # Counts at most 2 apart, so "no" is never a landslide one can see at a glance.
     pairs = [
         (c1, c2)

@@ -64,7 +64,7 @@ class SyntheticDataset:
             raise ValueError(f"questions_per_image > 1 needs task 'vqa', got {task!r}")
         self.task, self.split, self.size, self.seed = task, split, size, seed
         self.group_size = questions_per_image
-        self._rendered: dict[int, np.ndarray] = {}
+        self._groups: dict[int, list] = {}  # group -> [its first Item, its rendered image or None] (K > 1)
         self.config = config or SynthConfig()
         self.condition = SPLIT_CONDITION[split]
         # Fail now, not mid-training, when the densest scene cannot be laid out.
@@ -82,20 +82,35 @@ class SyntheticDataset:
     def item(self, index: int) -> Item:
         """Scene and text of sample ``index`` without drawing pixels (fast; for text corpora)."""
         group, question = divmod(self._index(index), self.group_size)
-        stream = f"jarvl-synth/{self.seed}/{self.split}/{self.task}/{group}"
-        first = MAKERS[self.task](random.Random(stream), self.config, self.condition)
+        if self.group_size == 1:
+            return self._draw(group)
+        first = self._group(group)[0]
         if question == 0:
             return first
-        return followup_question(random.Random(f"{stream}/q{question}"), self.config, self.condition, first.scene, first)
+        rng = random.Random(f"{self._stream(group)}/q{question}")
+        return followup_question(rng, self.config, self.condition, first.scene, first)
 
-    def _image(self, index: int, scene) -> np.ndarray:
-        """The rendered scene of ``index``'s group, kept for the group's other questions."""
-        group = index // self.group_size
-        if group not in self._rendered:
-            if len(self._rendered) >= 8:
-                self._rendered.pop(next(iter(self._rendered)))
-            self._rendered[group] = render_scene(scene)
-        return self._rendered[group]
+    def _stream(self, group: int) -> str:
+        return f"jarvl-synth/{self.seed}/{self.split}/{self.task}/{group}"
+
+    def _draw(self, group: int) -> Item:
+        """The generator's item ``group`` (the first of its group), from its own seeded RNG."""
+        return MAKERS[self.task](random.Random(self._stream(group)), self.config, self.condition)
+
+    def _group(self, group: int) -> list:
+        """[first Item, rendered image or None] of ``group``, kept for its other questions (the last 8 groups)."""
+        if group not in self._groups:
+            if len(self._groups) >= 8:
+                self._groups.pop(next(iter(self._groups)))
+            self._groups[group] = [self._draw(group), None]
+        return self._groups[group]
+
+    def _image(self, index: int) -> np.ndarray:
+        """The rendered scene of ``index``'s group, drawn once for all its questions."""
+        entry = self._group(index // self.group_size)
+        if entry[1] is None:
+            entry[1] = render_scene(entry[0].scene)
+        return entry[1]
 
     def __getitem__(self, index: int) -> Sample:
         index = self._index(index)
@@ -105,7 +120,7 @@ class SyntheticDataset:
             prompt=it.prompt,
             target=it.target,
             task=self.task,
-            image=self._image(index, it.scene) if shared else render_scene(it.scene),
+            image=self._image(index) if shared else render_scene(it.scene),
             image_id=f"synth-{self.task}-{self.split}-{self.seed}-scene{index // self.group_size}" if shared else "",
             family=it.family,
             id=f"synth-{self.task}-{self.split}-{self.seed}-{index}",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from jarvl.data.synthetic.claims import COUNT_TEMPLATES, EXISTS_TEMPLATES, REF_TEMPLATES, VALUES, Item, pick_filter, retry
+from jarvl.data.synthetic.claims import COMPARATORS, COUNT_TEMPLATES, EXISTS_TEMPLATES, REF_TEMPLATES, VALUES, Item, pick_filter, retry
 from jarvl.data.synthetic.config import SynthConfig
 from jarvl.data.synthetic.language import a, noun_phrase, the
 from jarvl.data.synthetic.relations import RELATIONS, holds, unique_related
@@ -134,13 +134,6 @@ def related_attribute(rng: random.Random, cfg: SynthConfig, cond: str, scene: Sc
     return Item(scene, f"what {q} is the object {rel} {the(ref)}?", getattr(scene.objects[target], q), "spatial")
 
 
-_COMPARATORS = {
-    "more": (lambda c1, c2: c1 > c2, "are there more {} than {}?"),
-    "fewer": (lambda c1, c2: c1 < c2, "are there fewer {} than {}?"),
-    "as many": (lambda c1, c2: c1 == c2, "are there as many {} as {}?"),
-}
-
-
 def compare_counts(rng: random.Random, cfg: SynthConfig, cond: str, scene: Scene, yes: bool) -> Item:
     """ "are there more circles than squares?" (counts at most 2 apart, not both 0, as the generator's)."""
     slot = rng.choice(("color", "shape"))
@@ -152,7 +145,7 @@ def compare_counts(rng: random.Random, cfg: SynthConfig, cond: str, scene: Scene
     c1, c2 = scene.count(f1), scene.count(f2)
     if abs(c1 - c2) > 2:
         raise Infeasible("a landslide")
-    test, question = _COMPARATORS[rng.choice(tuple(_COMPARATORS))]
+    test, question, _ = COMPARATORS[rng.choice(tuple(COMPARATORS))]
     answer = _yes_no(yes, test(c1, c2))
     return Item(scene, question.format(noun_phrase(f1, plural=True), noun_phrase(f2, plural=True)), answer, "compare")
 
