@@ -136,15 +136,17 @@ def train_and_score(arm: Arm, task: str, seed: int, proto: Protocol, run_dir: Pa
         "capped": summary["samples"] < proto.budget_samples,
         "gate_mean_abs": rows[-1]["gate_mean_abs"] if rows else None,
         "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
-        "curve": [{"step": r["step"], "samples": r["samples"], "train_s": timed.get(r["step"], r["elapsed_s"]), "accuracy": r["accuracy"]}
-                  for r in read_metrics(run_dir, "eval")],
+        "curve": [{"step": r["step"], "samples": r["samples"], "train_s": timed.get(r["step"], r["elapsed_s"]), "accuracy": r["accuracy"],
+                   "per_family": r.get("per_family", {})} for r in read_metrics(run_dir, "eval")],
         "text_only": {},
+        "text_only_family": {},
     }  # fmt: skip
     for split in proto.splits:
         data = open_dataset(specs[split])
         report = trainer.evaluate(data, limit=len(data))
         run[split] = {"accuracy": report["accuracy"], "per_family": report["per_family"], "n": report["n"]}
-        run["text_only"][split] = tally.report(report["records"])["accuracy"]
+        prior = tally.report(report["records"])
+        run["text_only"][split], run["text_only_family"][split] = prior["accuracy"], prior["per_family"]
     if proto.latency_repeats:
         test = open_dataset(specs[proto.splits[0]])
         recs = [test[i] for i in range(min(32, len(test)))]

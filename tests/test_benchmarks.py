@@ -135,3 +135,21 @@ def test_one_seed_is_never_beyond_the_spread():
     f = Finding(claim="a > b", test="order", arms=["a", "b"], rule="beyond the seed spread")
     (got,) = findings.judge(f, {"vqa": {"a": _arm(0.70, 0.0, seeds=(0,)), "b": _arm(0.60, 0.0, seeds=(0,))}})
     assert got["verdict"] == "not judged"
+
+
+def test_families_first_pass_and_table():
+    """A family passes text-only + 15 points at the first curve point that reaches it (seeds averaged); one that never does says so."""
+    from benchmarks import families
+
+    def run(seed, exists):
+        curve = [{"samples": 1000 * (i + 1), "per_family": {"count": 0.1 + 0.1 * i, "exists": exists[i]}} for i in range(3)]
+        return {"seed": seed, "curve": curve, "test": {"per_family": {"count": 0.4, "exists": exists[-1]}}}
+
+    runs = [run(0, [0.5, 0.5, 0.6]), run(1, [0.5, 0.5, 0.7])]
+    prior = {"count": 0.15, "exists": 0.5}
+    curve = families.mean_family_curve(runs)
+    assert curve[2]["per_family"]["exists"] == pytest.approx(0.65)
+    assert families.first_passes(curve, prior) == {"count": 3000, "exists": 3000}
+    assert families.first_passes(curve, {"exists": 0.55}) == {"exists": None}
+    md = families.table({"recipe": runs}, {"exists": 0.55}, ["recipe"])
+    assert "65.0 (+10.0); never" in md and "text-only 55.0" in md

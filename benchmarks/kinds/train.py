@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import plots
+from benchmarks import families, plots
 from benchmarks.paper import figures
 from benchmarks.protocol import Protocol, check, train_and_score
 from benchmarks.results import replace
@@ -40,6 +40,7 @@ MERGE_KEYS = (
 def run(exp, proto: Protocol, ctx) -> dict:
     check(exp.arms, exp.tasks, proto, ctx.device)
     payload = ctx.old or {"runs": [], "costs": [], "text_only": {}}
+    payload.setdefault("text_only_family", {})
     total, done, t0 = proto.seeds * len(exp.tasks) * len(exp.arms), 0, time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"jarvl-{exp.name}-"))
     costed: set = set()
@@ -55,6 +56,7 @@ def run(exp, proto: Protocol, ctx) -> dict:
                         costed.add((arm.label, task))
                     replace(payload["runs"], r, ("arm", "task", "seed"))
                     payload["text_only"].setdefault(task, r["text_only"])
+                    payload["text_only_family"].setdefault(task, r.get("text_only_family", {}))
                     done += 1
                     left = (time.perf_counter() - t0) / done * (total - done) / 60
                     acc = ", ".join(f"{s} {100 * r[s]['accuracy']:.1f}%" for s in proto.splits)
@@ -71,6 +73,7 @@ def merge(old: dict, new: dict) -> dict:
         "runs": list(old.get("runs", [])),
         "costs": list(old.get("costs", [])),
         "text_only": {**old.get("text_only", {}), **new["text_only"]},
+        "text_only_family": {**old.get("text_only_family", {}), **new.get("text_only_family", {})},
     }
     for r in new["runs"]:
         replace(out["runs"], r, ("arm", "task", "seed"))
@@ -162,6 +165,12 @@ def render(exp, payload: dict, out: Path, stem: str) -> str:
                   + (", ".join(f"{s} {100 * a:.1f}%" for s, a in prior.items()) or "not recorded") + ".\n")  # fmt: skip
         for name, group in groups.items():
             md += [f"### {task}: {name}\n" if len(groups) > 1 else "", table(arms, group, prior, task) + "\n"]
+        fam_prior = payload.get("text_only_family", {}).get(task, {}).get("test", {})
+        if len(fam_prior) > 1:
+            by_arm = {a: [r for r in payload["runs"] if r["task"] == task and r["arm"] == a] for a in arms}
+            md += [f"Per family: test accuracy, mean over seeds (points over text-only); then the training samples at which the "
+                   f"validation curve (mean over seeds) first reaches text-only + {100 * families.MARGIN:.0f} points:\n",
+                   families.table(by_arm, fam_prior, [a for a in labels if a in arms]) + "\n"]  # fmt: skip
         capped = [a for a, v in arms.items() if v["capped"]]
         if capped:
             md.append(f"**Stopped by minutes_per_run before the budget: {', '.join(capped)}** (not comparable).\n")
