@@ -1,5 +1,5 @@
 """``python -m benchmarks run CONFIG [--quick] [--merge] [--from-json [PATH]] [--device cuda] [--out DIR]``,
-``python -m benchmarks report``, ``python -m benchmarks list``."""
+``python -m benchmarks combine CONFIG PART.json...``, ``python -m benchmarks report``, ``python -m benchmarks list``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--from-json", nargs="?", const="", metavar="PATH", help="re-write the page from a result file, without measuring")
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (names the result file)")
     r.add_argument("--out", type=Path, help="results folder (default benchmarks/results; --quick: runs/benchmarks-quick)")
+    r.add_argument("--arms", help="only these arms, comma-separated (split an experiment over processes, then `combine`)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change a setting, e.g. --set seeds=1 (repeatable)")
+    c = sub.add_parser("combine", help="join result files of one config's parts (run --arms ...) into one result file and page")
+    c.add_argument("config", help="benchmarks/configs/NAME.yaml, or NAME")
+    c.add_argument("parts", nargs="+", type=Path, help="the parts' result files (CONFIG.DEVICE.json)")
+    c.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    c.add_argument("--out", type=Path, help="results folder (default benchmarks/results)")
     rep = sub.add_parser("report", help="render REPORT.md from the result files there are")
     rep.add_argument("--results", type=Path, help="results folder (default benchmarks/results)")
     sub.add_parser("list", help="the configs, their kind and their result files")
@@ -27,7 +34,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "run":
         from benchmarks.run import main as run
 
-        run(args.config, quick=args.quick, merge=args.merge, from_json=args.from_json, device=args.device, out=args.out)
+        arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+        run(
+            args.config,
+            quick=args.quick,
+            merge=args.merge,
+            from_json=args.from_json,
+            device=args.device,
+            out=args.out,
+            arms=arms,
+            overrides=args.set,
+        )
+    elif args.cmd == "combine":
+        from benchmarks.run import combine
+
+        combine(args.config, args.parts, device=args.device, out=args.out)
     elif args.cmd == "report":
         from benchmarks.report import main as report
 

@@ -3,7 +3,9 @@
 The result file is rewritten whenever the kind has something new (after each training run), so a
 stopped experiment keeps what it measured. ``--merge`` continues from the file already there (the
 kind's settings must match); ``--from-json`` writes the page again from a result file without
-measuring (the provenance stays the measurement's, ``rendered_by`` is added).
+measuring (the provenance stays the measurement's, ``rendered_by`` is added). ``--arms`` runs a subset
+of the arms and ``--set`` changes a setting (``seeds=1``), so an experiment can be split over processes
+or machines; ``combine`` joins the parts' result files into one (their measuring settings must match).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from benchmarks import findings, provenance, results
 from benchmarks.config import Experiment, load
 from benchmarks.kinds import get_kind
-from jarvl.config import to_dict
+from jarvl.config import ConfigError, apply_overrides, to_dict
 
 QUICK_OUT = Path("runs/benchmarks-quick")
 
@@ -69,10 +71,55 @@ def write(exp: Experiment, result: dict, out: Path) -> Path:
     return results.write(out, result, page(exp, result, out))
 
 
+def select(exp: Experiment, settings: Any, arms: list[str] | None, overrides: list[str] | None) -> Any:
+    """Keep only the ``arms`` named (in the config's order) and apply ``KEY=VALUE`` setting overrides."""
+    if arms:
+        labels = [a.label for a in exp.arms]
+        unknown = [a for a in arms if a not in labels]
+        if unknown:
+            raise ConfigError(f"--arms: {', '.join(unknown)} not in {exp.name}'s arms ({', '.join(labels)})")
+        exp.arms = [a for a in exp.arms if a.label in arms]
+    return apply_overrides(settings, overrides or [], prefix="settings.") if overrides else settings
+
+
+def combine(config: str, parts: list[Path], *, device: str = "cpu", out: Path | None = None) -> Path:
+    """One result file from several (``run --arms`` in parallel processes or on other machines)."""
+    exp, _ = load(config)
+    kind = get_kind(exp.kind)
+    if not getattr(kind, "MERGE_KEYS", None):
+        raise SystemExit(f"combine: the {exp.kind} kind cannot merge")
+    first = results.read(parts[0])
+    payload = first["payload"]
+    for p in parts[1:]:
+        other = results.read(p)
+        differ = [k for k in kind.MERGE_KEYS if other["settings"].get(k) != first["settings"].get(k)]
+        if other["config"] != first["config"] or differ:
+            raise SystemExit(f"combine: {p} was made with other settings than {parts[0]} ({', '.join(differ) or 'another config'})")
+        payload = kind.merge(payload, other["payload"])
+    prov = {
+        **first["provenance"],
+        "parts": [results.read(p)["provenance"] for p in parts],
+        "combined_by": provenance.record(device)["command"],
+    }
+    result = {**first, "provenance": prov, "payload": payload}
+    p = write(exp, result, Path(out or results.RESULTS))
+    print(f"combined {len(parts)} result files into {p} and {p.with_suffix('.md')}")
+    return p
+
+
 def main(
-    config: str, *, quick: bool = False, merge: bool = False, from_json: str | None = None, device: str = "cpu", out: Path | None = None
+    config: str,
+    *,
+    quick: bool = False,
+    merge: bool = False,
+    from_json: str | None = None,
+    device: str = "cpu",
+    out: Path | None = None,
+    arms: list[str] | None = None,
+    overrides: list[str] | None = None,
 ) -> Path:
     exp, settings = load(config, quick=quick)
+    settings = select(exp, settings, arms, overrides)
     out = Path(out or (QUICK_OUT if quick else results.RESULTS))
     if from_json is not None:
         source = Path(from_json) if from_json else results.path(out, exp.name, device)

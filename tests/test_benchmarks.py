@@ -153,3 +153,31 @@ def test_families_first_pass_and_table():
     assert families.first_passes(curve, {"exists": 0.55}) == {"exists": None}
     md = families.table({"recipe": runs}, {"exists": 0.55}, ["recipe"])
     assert "65.0 (+10.0); never" in md and "text-only 55.0" in md
+
+
+@pytest.mark.slow
+def test_arms_subset_and_combine(tmp_path):
+    """`run --arms` trains only the arms named (an unknown one is refused by name); `combine` joins parts into one page."""
+    bad = subprocess.run([sys.executable, "-m", "benchmarks", "run", "learn_to_see", "--quick", "--arms", "recipe,nope", "--out", tmp_path],
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert bad.returncode != 0 and "nope not in learn_to_see's arms" in bad.stderr
+    _bench("run", "learn_to_see", "--quick", "--arms", "recipe", "--set", "seeds=1", "--out", tmp_path / "a")
+    part = json.loads((tmp_path / "a" / "learn_to_see.cpu.json").read_text())
+    assert {r["arm"] for r in part["payload"]["runs"]} == {"recipe"}
+    for r in part["payload"]["runs"] + part["payload"]["costs"]:  # a second part, as another process would write it
+        r["arm"] = "paper"
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "learn_to_see.cpu.json").write_text(json.dumps(part))
+    _bench(
+        "combine",
+        "learn_to_see",
+        tmp_path / "a" / "learn_to_see.cpu.json",
+        tmp_path / "b" / "learn_to_see.cpu.json",
+        "--out",
+        tmp_path / "c",
+    )
+    combined = json.loads((tmp_path / "c" / "learn_to_see.cpu.json").read_text())
+    assert {r["arm"] for r in combined["payload"]["runs"]} == {"recipe", "paper"}
+    assert len(combined["provenance"]["parts"]) == 2
+    page = (tmp_path / "c" / "learn_to_see.cpu.md").read_text()
+    assert "| recipe |" in page and "| paper |" in page and "first reaches text-only + 15 points" in page
