@@ -62,7 +62,7 @@ def build(results: Path = R.RESULTS) -> str:
               "are not configs yet): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in SPEED if (results / f"{s}.md").is_file()) + ".\n")  # fmt: skip
     if (results / "attention_maps.md").is_file():
         md.append(
-            "Attention maps of a trained run (`benchmarks/attention_maps.py`, not yet a config): [`attention_maps.md`](attention_maps.md).\n"
+            "Attention maps of a trained run (`jarvl inspect runs/demo/jar --out benchmarks/results`): [`attention_maps.md`](attention_maps.md).\n"
         )
     known = {R.stem(r["config"], r["device"]) for r in found} | set(SPEED) | {"REPORT", "attention_maps"}
     other = sorted(p.stem for p in Path(results).glob("*.md") if p.stem not in known)

@@ -1,4 +1,4 @@
-"""The benchmark scripts that are not configs yet (train_speed.py, gpu_fusions.py: issue 15; attention_maps.py)
+"""The benchmark scripts that are not configs yet (train_speed.py, gpu_fusions.py: issue 15)
 run in their --quick mode, so they never rot. The configs' quick runs are in test_benchmarks.py."""
 
 from __future__ import annotations
@@ -32,21 +32,6 @@ def _python(*args, timeout: int = 600) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
-
-
-def test_attention_maps_quick(tmp_path):
-    """attention_maps.py --quick on a 3-step run made by `jarvl train`: a PNG and one map per token and image."""
-    run = tmp_path / "run"
-    _python("-m", "jarvl.cli.main", "train", "--out", run, "--train", "synthetic:vqa:train?n=200&max_objects=3",
-            "--val", "synthetic:vqa:val?n=8&max_objects=3", "--max-steps", 3, "--batch-size", 8, "--quiet",
-            "--set", "data.tokenizer_samples=200", "--set", "run.eval_samples=8", "--set", "data.num_workers=0")  # fmt: skip
-    _python(ROOT / "benchmarks" / "attention_maps.py", "--checkpoint", run, "--quick", "--out", tmp_path)
-    data = json.loads((tmp_path / "attention_maps.json").read_text())
-    assert (tmp_path / "attention_maps.png").stat().st_size > 0
-    assert len(data["records"]) == 2 and data["spec"].startswith("synthetic:vqa:test?") and "max_objects=3" in data["spec"]
-    entropy = data["stats"]["entropy"]
-    assert len(entropy) == 2 and len(entropy[0]) == data["num_tokens"] == 16
-    assert all(0 < h <= 1.0001 for row in entropy for h in row)
 
 
 def test_gpu_fusions_quick_imports_only_what_the_gpu_machine_has(tmp_path):

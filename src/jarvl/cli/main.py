@@ -9,7 +9,7 @@ import sys
 
 # Subcommand modules, in the order ``--help`` lists them. Each exposes ``register(subparsers)``
 # which adds its parser and sets ``func`` to a callable taking the parsed namespace.
-SUBCOMMANDS = ("demo", "train", "eval", "predict", "serve", "score", "data", "models", "profile")
+SUBCOMMANDS = ("demo", "train", "eval", "predict", "inspect", "serve", "score", "data", "models", "profile")
 
 
 def _quiet_threads() -> None:
