@@ -85,7 +85,10 @@ def experiment(arm: Arm, task: str, seed: int, proto: Protocol, device: str = "c
 
     specs = {"train": spec("train", max(n, proto.budget_samples)), "val": spec("val", proto.val_samples)}
     specs.update({s: spec(s, proto.eval_samples) for s in proto.splits})
-    steps = max(1, math.ceil(proto.budget_samples / base.data.batch_size))
+    arm_set = {k: placeholders(v) for k, v in arm.set.items()}
+    # The budget is in samples: an arm that changes the batch gets the steps its own batch needs.
+    batch = int(arm_set.get("data.batch_size", base.data.batch_size))
+    steps = max(1, math.ceil(proto.budget_samples / batch))
     cfg = apply_overrides(
         base,
         {
@@ -103,7 +106,7 @@ def experiment(arm: Arm, task: str, seed: int, proto: Protocol, device: str = "c
             "run.progress": False,
             "run.device": device,
             "optim.warmup_steps": min(base.optim.warmup_steps, max(1, steps // 10)),
-            **{k: placeholders(v) for k, v in arm.set.items()},
+            **arm_set,
         },
     )
     cfg.model.validate()

@@ -181,3 +181,14 @@ def test_arms_subset_and_combine(tmp_path):
     assert len(combined["provenance"]["parts"]) == 2
     page = (tmp_path / "c" / "learn_to_see.cpu.md").read_text()
     assert "| recipe |" in page and "| paper |" in page and "first reaches text-only + 15 points" in page
+
+
+def test_budget_is_samples_whatever_the_arms_batch():
+    """An arm that changes data.batch_size trains the same number of samples (more steps), not the same steps."""
+    from benchmarks.config import Arm
+    from benchmarks.protocol import Protocol, experiment
+
+    proto = Protocol(budget_samples=6400, train_n=6400)
+    base, _ = experiment(Arm("recipe"), "vqa", 0, proto)
+    half, _ = experiment(Arm("batch_32", set={"data.batch_size": 32}), "vqa", 0, proto)
+    assert base.run.max_steps * base.data.batch_size == half.run.max_steps * half.data.batch_size == 6400
