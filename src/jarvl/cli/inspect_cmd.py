@@ -7,14 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from jarvl.cli.arguments import device_name
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 64:
-        raise argparse.ArgumentTypeError(f"must be 1..64, got {value}")
-    return value
+from jarvl.cli.arguments import device_name, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,9 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", help="run directory (its best checkpoint, else the last), checkpoint folder, or `jarvl demo` folder")
     p.add_argument("--split", default="test", help="split of the run's synthetic VQA scenes: test, val or comp (default test)")
     p.add_argument("--spec", help="dataset spec to draw the images from instead (e.g. 'synthetic:vqa:test?n=8&max_objects=2')")
-    p.add_argument("--images", type=_count, default=4, help="images, one row each (default 4)")
-    p.add_argument("--start", type=int, default=0, help="index of the first record (default 0)")
-    p.add_argument("--maps", type=_count, default=12, help="maps drawn per image, the first ones (default 12)")
+    p.add_argument("--images", type=int_in(1, 64), default=4, help="images, one row each (default 4)")
+    p.add_argument("--start", type=int_in(0), default=0, help="index of the first record (default 0)")
+    p.add_argument("--maps", type=int_in(1, 64), default=12, help="maps drawn per image, the first ones (default 12)")
     p.add_argument(
         "--layer", help="which attention: attn/image_resampler, attn/fuse0, ... (default: the resampler, else the last iteration)"
     )
