@@ -82,23 +82,27 @@ def select(exp: Experiment, settings: Any, arms: list[str] | None, overrides: li
     return apply_overrides(settings, overrides or [], prefix="settings.") if overrides else settings
 
 
+def differing(kind, a: dict, b: dict) -> list[str]:
+    """The measuring settings (the kind's ``MERGE_KEYS``) on which two settings records differ."""
+    return [k for k in kind.MERGE_KEYS if a.get(k) != b.get(k)]
+
+
 def combine(config: str, parts: list[Path], *, device: str = "cpu", out: Path | None = None) -> Path:
     """One result file from several (``run --arms`` in parallel processes or on other machines)."""
     exp, _ = load(config)
     kind = get_kind(exp.kind)
     if not getattr(kind, "MERGE_KEYS", None):
         raise SystemExit(f"combine: the {exp.kind} kind cannot merge")
-    first = results.read(parts[0])
-    payload = first["payload"]
-    for p in parts[1:]:
-        other = results.read(p)
-        differ = [k for k in kind.MERGE_KEYS if other["settings"].get(k) != first["settings"].get(k)]
+    read = [results.read(p) for p in parts]
+    first, payload = read[0], read[0]["payload"]
+    for p, other in zip(parts[1:], read[1:]):
+        differ = differing(kind, other["settings"], first["settings"])
         if other["config"] != first["config"] or differ:
             raise SystemExit(f"combine: {p} was made with other settings than {parts[0]} ({', '.join(differ) or 'another config'})")
         payload = kind.merge(payload, other["payload"])
     prov = {
         **first["provenance"],
-        "parts": [results.read(p)["provenance"] for p in parts],
+        "parts": [r["provenance"] for r in read],
         "combined_by": provenance.record(device)["command"],
     }
     result = {**first, "provenance": prov, "payload": payload}
@@ -136,8 +140,7 @@ def main(
         src = results.path(out, exp.name, device)
         if src.is_file():
             saved = results.read(src)
-            now = to_dict(settings)
-            differ = [k for k in kind.MERGE_KEYS if saved["settings"].get(k) != now.get(k)]
+            differ = differing(kind, saved["settings"], to_dict(settings))
             if differ or saved["payload"].get("ported"):
                 raise SystemExit(f"--merge: {src} was made with other settings ({', '.join(differ) or 'ported'}); rerun everything instead")
             old = saved["payload"]
