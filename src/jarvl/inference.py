@@ -17,7 +17,7 @@ import torch
 
 from jarvl.blocks.config import ModelConfig
 from jarvl.checkpoint_layout import checkpoint_path, load_tokenizer
-from jarvl.data.collate import Batch, Collator, GridTargets
+from jarvl.data.collate import Batch, Collator, GridTargets, ReferentTargets
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
 from jarvl.models.weights import load_model
@@ -25,9 +25,12 @@ from jarvl.models.weights import load_model
 
 def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool = False) -> Collator:
     """The collate function for ``cfg``: its image size and preprocessing, its text lengths, and the
-    grounding targets when ``cfg.grounding`` is on; ``share_images``: see ``Collator``."""
+    grounding and referring targets when ``cfg.grounding`` / ``cfg.referring`` is on; ``share_images``:
+    see ``Collator``."""
     v, g = cfg.vision, cfg.grounding
-    grid = GridTargets(g.labels, v.image_size // v.patch_size) if g.weight > 0 else None
+    cells = v.image_size // v.patch_size
+    grid = GridTargets(g.labels, cells) if g.weight > 0 else None
+    refs = ReferentTargets(cells) if cfg.referring.weight > 0 else None
     return Collator(
         tokenizer,
         v.image_size,
@@ -37,6 +40,7 @@ def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool 
         std=v.std,
         crop=v.crop,
         grid_targets=grid,
+        referent_targets=refs,
         share_images=share_images,
     )
 

@@ -153,6 +153,24 @@ class GroundingConfig:
 
 
 @dataclass
+class ReferringConfig:
+    """An auxiliary objective on the fusion's first cross-attention (question grounding, as MDETR
+    aligns words with boxes): for every cell of the image-token grid, whether the object centred in
+    it is one the question refers to. The cell's score is its best attention logit over the text
+    queries (mean over heads) plus a learned bias, trained with binary cross-entropy; targets come
+    from a sample's ``meta["referents"]`` (indices into ``meta["objects"]``: the synthetic questions'
+    ground truth; GQA's question annotations give the same), samples without it add nothing. It
+    makes the logit q.k, which ``fusion.match_scores`` reads out, the comparison of the question's
+    words with each object from the first step, where the answer alone gives one bit per question.
+
+    ``weight``: 0 = off; else the loss is added to the answer loss with this weight. Needs a
+    fusion that attends from the text to the image tokens (``jar`` with ``image_context: tokens``).
+    """
+
+    weight: float = 0.0
+
+
+@dataclass
 class ModelConfig:
     """The whole model. ``width`` is D: the fusion and decoder width (Eq. 1 projects to it)."""
 
@@ -165,6 +183,7 @@ class ModelConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
+    referring: ReferringConfig = field(default_factory=ReferringConfig)
 
     def validate(self) -> ModelConfig:
         """Check the config for values that would only fail deep inside a forward pass."""
@@ -207,6 +226,17 @@ class ModelConfig:
                 problems.append("grounding.weight > 0 needs grounding.labels (attribute -> its classes)")
             if v.backbone:
                 problems.append("grounding needs the built-in vision tower (its tokens are the image grid)")
+        r = self.referring
+        if not (r.weight >= 0 and r.weight < float("inf")):
+            problems.append(f"referring.weight must be a finite number >= 0, got {r.weight!r}")
+        elif r.weight > 0:
+            if self.fusion.name != "jar" or self.fusion.image_context != "tokens":
+                problems.append(
+                    f"referring.weight > 0 needs fusion.name=jar with fusion.image_context=tokens "
+                    f"(got {self.fusion.name}, {self.fusion.image_context})"
+                )
+            if v.backbone:
+                problems.append("referring needs the built-in vision tower (its tokens are the image grid)")
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
         return self

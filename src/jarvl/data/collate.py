@@ -36,13 +36,15 @@ class Batch:
     source: str = ""  # the mixture dataset this batch came from ("" outside mixtures)
     grid_targets: torch.Tensor | None = None  # long[Bi, A, G*G]: grounding targets per image-token cell (GridTargets)
     image_index: torch.Tensor | None = None
+    referents: torch.Tensor | None = None  # float[B, G*G]: referring targets per text and cell (ReferentTargets)
 
     def __len__(self) -> int:
         return self.text_ids.shape[0]
 
     def part(self, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The texts ``rows`` (a slice of B) as model inputs: (images, text_ids, text_mask, targets,
-        image_index, grid_targets), keeping only the images those texts use (gradient accumulation)."""
+        image_index, grid_targets), keeping only the images those texts use (gradient accumulation).
+        The referring targets of those rows are ``referents[rows]``."""
         texts = (self.text_ids[rows], self.text_mask[rows], self.targets[rows])
         if self.image_index is None:
             grid = None if self.grid_targets is None else self.grid_targets[rows]
@@ -65,6 +67,7 @@ class Batch:
             self.source,
             None if self.grid_targets is None else move(self.grid_targets),
             None if self.image_index is None else move(self.image_index),
+            None if self.referents is None else move(self.referents),
         )
 
 
@@ -114,9 +117,36 @@ class GridTargets:
             return torch.full((len(self.labels), g * g), -100, dtype=torch.long)
         out = torch.stack([torch.full((g * g,), len(index), dtype=torch.long) for index in self.labels.values()])
         for obj in objects:
-            cell = min(g - 1, int(obj["y"]) * g // height) * g + min(g - 1, int(obj["x"]) * g // width)
+            cell = _cell(obj, g, height, width)
             for a, (name, index) in enumerate(self.labels.items()):
                 out[a, cell] = index.get(obj.get(name), -100)
+        return out
+
+
+def _cell(obj: dict, grid: int, height: int, width: int) -> int:
+    """The grid cell holding the pixel centre of ``obj`` (row-major)."""
+    return min(grid - 1, int(obj["y"]) * grid // height) * grid + min(grid - 1, int(obj["x"]) * grid // width)
+
+
+class ReferentTargets:
+    """Referring targets for a ``grid`` x ``grid`` token grid (``ReferringConfig``).
+
+    ``__call__(sample, height, width)`` -> float[grid*grid]: 1 in the cells holding the centre of an
+    object the text refers to (``meta["referents"]``: indices into ``meta["objects"]``), 0 in every
+    other cell; all -1 (no target) when the sample has no ``referents`` (or no ``objects``).
+    """
+
+    def __init__(self, grid: int) -> None:
+        self.grid = grid
+
+    def __call__(self, sample: Sample, height: int, width: int) -> torch.Tensor:
+        g, meta = self.grid, sample.meta or {}
+        objects, referents = meta.get("objects"), meta.get("referents")
+        if not objects or referents is None:
+            return torch.full((g * g,), -1.0)
+        out = torch.zeros(g * g)
+        for i in referents:
+            out[_cell(objects[i], g, height, width)] = 1.0
         return out
 
 
@@ -141,6 +171,7 @@ class Collator:
         std: Sequence[float] = IMAGENET_STD,
         crop: bool = False,
         grid_targets: GridTargets | None = None,
+        referent_targets: ReferentTargets | None = None,
         share_images: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
@@ -149,6 +180,7 @@ class Collator:
         self.max_target_len = max_target_len
         self.mean, self.std, self.crop = tuple(mean), tuple(std), crop
         self.grid_targets = grid_targets
+        self.referent_targets = referent_targets
         self.share_images = share_images
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
@@ -157,6 +189,7 @@ class Collator:
         kept: list[Sample] = []
         images: list[torch.Tensor] = []
         grids: list[torch.Tensor] = []
+        refs: list[torch.Tensor] = []
         rows: dict[str, int] = {}  # image key -> its row (share_images)
         index: list[int] = []
         for sample in items:
@@ -169,6 +202,8 @@ class Collator:
             if key and key in rows:
                 index.append(rows[key])
                 kept.append(sample)
+                if self.referent_targets is not None:
+                    refs.append(self.referent_targets(sample, sample.image.shape[0], sample.image.shape[1]))
                 continue
             try:
                 images.append(image_tensor(sample.image, self.image_size, self.mean, self.std, self.crop))
@@ -180,6 +215,8 @@ class Collator:
             index.append(len(images) - 1)
             if self.grid_targets is not None:
                 grids.append(self.grid_targets(sample, sample.image.shape[0], sample.image.shape[1]))
+            if self.referent_targets is not None:
+                refs.append(self.referent_targets(sample, sample.image.shape[0], sample.image.shape[1]))
             kept.append(sample)
         ids, mask = self.prompts([s.prompt for s in kept])
         targets = self.tokenizer.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
@@ -194,6 +231,7 @@ class Collator:
             skipped=skipped,
             grid_targets=(torch.stack(grids) if grids else None) if self.grid_targets is not None else None,
             image_index=torch.tensor(index, dtype=torch.long) if len(images) < len(kept) else None,
+            referents=(torch.stack(refs) if refs else None) if self.referent_targets is not None else None,
         )
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

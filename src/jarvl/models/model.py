@@ -28,6 +28,7 @@ class ModelOutput:
     loss: torch.Tensor | None
     fusion: FusionOutput
     grounding_loss: torch.Tensor | None = None  # the grounding objective's part of ``loss`` (unweighted), when it ran
+    referring_loss: torch.Tensor | None = None  # the referring objective's part of ``loss`` (unweighted), when it ran
 
 
 def vision_tower(cfg: VisionConfig) -> nn.Module:
@@ -84,6 +85,10 @@ class JARVLModel(nn.Module):
             if g.weight > 0
             else None
         )
+        # Referring (cfg.referring): the fusion returns per-cell match logits; a learned bias turns them into
+        # "is this cell's object one the question refers to?".
+        self.fusion.referring = cfg.referring.weight > 0
+        self.referring_bias = nn.Parameter(torch.zeros(())) if cfg.referring.weight > 0 else None
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)
         apply_freeze(self.text_encoder, cfg.text.freeze)
@@ -139,6 +144,15 @@ class JARVLModel(nn.Module):
                 total = total + 0.0 * logits.sum()
         return total
 
+    def referring_loss(self, scores: torch.Tensor, referents: torch.Tensor) -> torch.Tensor:
+        """Mean binary cross-entropy of each cell's referring logit: scores float[B, M] (the fusion's
+        ``referring``), referents float[B, M] (1 referred to, 0 not, -1 no target)."""
+        keep = referents >= 0
+        logits = (scores.float() + self.referring_bias).masked_fill(~keep, 0.0)
+        if not keep.any():  # nothing to learn here: adds nothing, and DDP still sees the bias used
+            return 0.0 * logits.sum()
+        return F.binary_cross_entropy_with_logits(logits[keep], referents[keep])
+
     def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: [BOS, y_1 .. y_{T-1}] for targets long[B, T]."""
         bos = targets.new_full((targets.shape[0], 1), self.cfg.text.bos_id)
@@ -153,12 +167,15 @@ class JARVLModel(nn.Module):
         image_index: torch.Tensor | None = None,
         *,
         grid_targets: torch.Tensor | None = None,
+        referents: torch.Tensor | None = None,
     ) -> ModelOutput:
         """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored.
 
         ``image_index`` long[B]: see ``encode`` (``images`` then holds each image once).
         ``grid_targets`` long[Bi, A, M] (``Batch.grid_targets``): with ``cfg.grounding`` on, the loss
-        adds ``grounding.weight`` x the grounding objective (``grounding_loss``).
+        adds ``grounding.weight`` x the grounding objective (``grounding_loss``). ``referents``
+        float[B, M] (``Batch.referents``): with ``cfg.referring`` on, the loss adds ``referring.weight``
+        x the referring objective (``referring_loss``).
         """
         fused, tokens = self._encode(images, text_ids, text_mask, image_index)
         logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
@@ -168,7 +185,11 @@ class JARVLModel(nn.Module):
         if self.grounding is not None and grid_targets is not None:
             grounding = self.grounding_loss(tokens, grid_targets)
             loss = loss + self.cfg.grounding.weight * grounding
-        return ModelOutput(logits, loss, fused, grounding)
+        referring = None
+        if self.referring_bias is not None and referents is not None and fused.referring is not None:
+            referring = self.referring_loss(fused.referring, referents)
+            loss = loss + self.cfg.referring.weight * referring
+        return ModelOutput(logits, loss, fused, grounding, referring)
 
     @torch.no_grad()
     def generate(

@@ -328,7 +328,8 @@ class Trainer:
                     loss = sum(p.sum() for p in self.model.parameters()) * 0.0
                 else:
                     images, ids, mask, targets, index, grid = batch.part(sl)
-                    loss = self.forward(images, ids, mask, targets, index, grid_targets=grid).loss
+                    refs = None if batch.referents is None else batch.referents[sl]
+                    loss = self.forward(images, ids, mask, targets, index, grid_targets=grid, referents=refs).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             part = loss.detach().float() / chunks

@@ -17,6 +17,7 @@ from jarvl.data.synthetic.claims import Item
 from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.followup import followup_question
+from jarvl.data.synthetic.oracle import question_referents
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
 from jarvl.data.synthetic.vqa import make_vqa
@@ -40,7 +41,8 @@ class SyntheticDataset:
             and ``group_size`` tells the batch sampler to keep a group together.
 
     Each sample has ``image`` uint8[S, S, 3], ``answers == [target]`` and ``meta`` with the exact
-    ground truth: ``objects`` (shape, color, size, x, y each), ``condition``, ``split``, ``index``.
+    ground truth: ``objects`` (shape, color, size, x, y each), ``condition``, ``split``, ``index``,
+    and for VQA ``referents``: the indices in ``objects`` the question refers to (``oracle.question_referents``).
     """
 
     def __init__(
@@ -116,6 +118,14 @@ class SyntheticDataset:
         index = self._index(index)
         it = self.item(index)
         shared = self.group_size > 1
+        meta = {
+            "objects": [{"shape": o.shape, "color": o.color, "size": o.size, "x": o.x, "y": o.y} for o in it.scene.objects],
+            "condition": self.condition,
+            "split": self.split,
+            "index": index,
+        }
+        if self.task == "vqa":
+            meta["referents"] = question_referents(it.scene, it.prompt)
         return Sample(
             prompt=it.prompt,
             target=it.target,
@@ -125,12 +135,7 @@ class SyntheticDataset:
             family=it.family,
             id=f"synth-{self.task}-{self.split}-{self.seed}-{index}",
             answers=[it.target],
-            meta={
-                "objects": [{"shape": o.shape, "color": o.color, "size": o.size, "x": o.x, "y": o.y} for o in it.scene.objects],
-                "condition": self.condition,
-                "split": self.split,
-                "index": index,
-            },
+            meta=meta,
         )
 
     def __iter__(self) -> Iterator[Sample]:

@@ -3,6 +3,7 @@ was generated: the reference semantics of the synthetic language, used to check 
 
     >>> answer_question(scene, "how many red objects are there?")      # "2"
     >>> entailment_label(scene, "there is a red circle made of wood.")  # "neutral"
+    >>> question_referents(scene, "how many red objects are there?")    # [0, 3]: the objects it names
 
 Both return None when the text is ill-posed for the scene (a reference that is not unique, a
 relation too close to call); both raise ValueError for text outside the templates.
@@ -88,7 +89,7 @@ _QUESTIONS = (
 )
 
 
-def _match(table, scene: Scene, text: str, end: str) -> str | None:
+def _match(table, scene: Scene, text: str, end: str):
     text = text.strip().lower()
     if not text.endswith(end):
         raise ValueError(f"expected text ending in {end!r}: {text!r}")
@@ -105,6 +106,43 @@ def _match(table, scene: Scene, text: str, end: str) -> str | None:
 def answer_question(scene: Scene, question: str) -> str | None:
     """The answer to a VQA question about ``scene`` ("yes", "red", "3", ...), None if ill-posed."""
     return _match(_QUESTIONS, scene, question, "?")
+
+
+def _referred(scene: Scene, *phrases: str) -> list[int] | None:
+    """The objects each unique reference picks out; None when one is not unique (ill-posed)."""
+    found = [_unique(scene, p) for p in phrases]
+    return None if any(i is None for i in found) else sorted(set(found))
+
+
+def _related_refs(scene: Scene, q: str, rel: str, ref: str) -> list[int] | None:
+    i = _unique(scene, ref)
+    j = None if i is None else unique_related(scene, i, rel)
+    return None if j is None else sorted({i, j})
+
+
+def _all_of(scene: Scene, *phrases: str) -> list[int]:
+    return sorted({i for p in phrases for i in scene.find(parse_phrase(p))})
+
+
+# The same templates as _QUESTIONS, each mapped to the objects its words refer to.
+_REFERENTS = (
+    (rf"what (color|shape) is the object {_REL_OR_NEAREST} the (.+)", _related_refs),
+    (rf"what {_ATTR} is the (.+)", lambda s, q, ref: _referred(s, ref)),
+    (r"is there an? (.+)", _all_of),
+    (r"how many (.+) are there", _all_of),
+    (rf"is the (.+) {_REL} the (.+)", lambda s, a, rel, b: _referred(s, a, b)),
+    (r"are there (more|fewer) (.+) than (.+)", lambda s, kind, p1, p2: _all_of(s, p1, p2)),
+    (r"are there (as many) (.+) as (.+)", lambda s, kind, p1, p2: _all_of(s, p1, p2)),
+    (rf"is the (.+) the same {_ATTR} as the (.+)", lambda s, a, q, b: _referred(s, a, b)),
+)
+
+
+def question_referents(scene: Scene, question: str) -> list[int] | None:
+    """Indices of the objects a VQA question refers to, sorted: every object its noun phrases pick
+    out ("is there a red circle?": all red circles, none when the answer is no; "what color is the
+    object left of the green circle?": the green circle and the object left of it). None if ill-posed.
+    """
+    return _match(_REFERENTS, scene, question, "?")
 
 
 def _label(truth: str | None) -> str | None:

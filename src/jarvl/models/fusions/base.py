@@ -34,6 +34,7 @@ class FusionOutput:
     tokens: torch.Tensor
     mask: torch.Tensor
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
+    referring: torch.Tensor | None = None  # float[B, M]: per image token, its match with the text (when ``Fusion.referring``)
 
 
 class Fusion(nn.Module):
@@ -46,6 +47,7 @@ class Fusion(nn.Module):
         self.heads = cfg.heads or heads
         self.mlp_ratio = mlp_ratio
         self.return_attn = False  # set True to collect attention maps in diagnostics
+        self.referring = False  # set True (ReferringConfig) to return FusionOutput.referring; fusions that can say so
 
     def forward(
         self, image: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor, image_index: torch.Tensor | None = None

@@ -25,7 +25,9 @@ class JARFusion(Fusion):
     With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
     resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
     text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
-    ``cfg.match_count``) add the match read-outs to Eq. 3 (GatedCrossAttention).
+    ``cfg.match_count``) add the match read-outs to Eq. 3 (GatedCrossAttention). With ``referring``
+    set (and image tokens as context) the output's ``referring`` holds each image token's best
+    first-layer logit over the text latents (``GatedCrossAttention.cell_scores``).
     """
 
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
@@ -66,6 +68,9 @@ class JARFusion(Fusion):
         else:
             t_n, attn_txt = self.text_resampler(text, text_mask, return_attn=self.return_attn)  # (B, N, D)
             mask = None
+        # Referring (ReferringConfig): each image token's best logit over the text queries, from the
+        # first fusion layer's own projections (image_context tokens: one score per image cell).
+        referring = self.fuse[0].cell_scores(t_n, f_n, mask) if self.referring and self.image_resampler is None else None
         t = t_n
         fused = t_n
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
@@ -83,4 +88,4 @@ class JARFusion(Fusion):
         diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
         if mask is None:
             mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
-        return FusionOutput(self.norm(fused), mask, diag)
+        return FusionOutput(self.norm(fused), mask, diag, referring)

@@ -1,0 +1,158 @@
+"""The referring objective (question grounding): which objects a synthetic question refers to, the
+per-cell targets, the fusion's cell scores and the loss, config errors, and a training run with it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import random_batch
+
+from jarvl.data.collate import Collator, ReferentTargets
+from jarvl.data.schema import Sample
+from jarvl.data.synthetic.dataset import SyntheticDataset
+from jarvl.data.synthetic.oracle import question_referents
+from jarvl.data.synthetic.scene import Obj, Scene
+from jarvl.models import get_preset
+from jarvl.models.model import JARVLModel
+
+SCENE = Scene(
+    (
+        Obj("circle", "red", "large", 10, 10),
+        Obj("square", "red", "small", 50, 10),
+        Obj("circle", "blue", "small", 30, 50),
+    ),
+    64,
+    "A",
+)
+
+
+@pytest.mark.parametrize(
+    "question, referents",
+    [
+        ("is there a red circle?", [0]),
+        ("is there a green circle?", []),  # "no": nothing is referred to
+        ("how many red objects are there?", [0, 1]),
+        ("what color is the small circle?", [2]),
+        ("what size is the red square?", [1]),
+        ("is the large circle left of the red square?", [0, 1]),
+        ("what shape is the object below the red square?", [1, 2]),
+        ("are there more circles than squares?", [0, 1, 2]),
+        ("are there as many blue objects as squares?", [1, 2]),
+        ("is the red square the same size as the blue circle?", [1, 2]),
+        ("what color is the circle?", None),  # not unique: ill-posed
+    ],
+)
+def test_question_referents_name_the_objects_the_words_pick_out(question, referents):
+    assert question_referents(SCENE, question) == referents
+
+
+def test_every_generated_question_has_referents_that_agree_with_its_answer():
+    ds = SyntheticDataset("vqa", "train", 400)
+    families = set()
+    for i in range(len(ds)):
+        s = ds[i]
+        refs, objects = s.meta["referents"], s.meta["objects"]
+        assert refs is not None and all(0 <= r < len(objects) for r in refs), s.prompt
+        families.add(s.family)
+        if s.family == "exists":
+            assert (len(refs) > 0) == (s.target == "yes"), s.prompt
+        elif s.family == "count":
+            assert len(refs) == int(s.target), s.prompt
+        elif s.family == "attribute":
+            assert len(refs) == 1 and s.target in objects[refs[0]].values(), s.prompt
+    assert families == {"attribute", "compare", "count", "exists", "spatial"}
+    assert "referents" not in SyntheticDataset("caption", "train", 2)[0].meta  # VQA only
+
+
+def _sample(refs, prompt="q?", image_id=""):
+    objects = [
+        {"shape": "circle", "color": "red", "size": "small", "x": 9, "y": 60},
+        {"shape": "square", "color": "red", "size": "large", "x": 63, "y": 0},
+    ]
+    meta = {"objects": objects} if refs is None else {"objects": objects, "referents": refs}
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    return Sample(prompt=prompt, target="a", task="vqa", image=image, image_id=image_id, meta=meta)
+
+
+def test_referent_targets_mark_the_cells_of_the_referred_objects_per_text():
+    targets = ReferentTargets(8)
+    t = targets(_sample([1]), 64, 64)
+    assert t.shape == (64,) and t[0 * 8 + 7] == 1 and t.sum() == 1
+    assert targets(_sample([]), 64, 64).sum() == 0  # referred to nothing: every cell a negative
+    assert (targets(_sample(None), 64, 64) == -1).all()  # no ground truth: no target
+    # two questions about one image: one image row, one target row per question
+    from jarvl.data.tokenizer import train_tokenizer
+
+    tok = train_tokenizer(["q? a", "r? a"], vocab_size=40)
+    collate = Collator(tok, 64, 8, 4, referent_targets=targets, share_images=True)
+    batch = collate([_sample([0], "q?", "img"), _sample([1], "r?", "img")])
+    assert batch.images.shape[0] == 1 and batch.referents.shape == (2, 64)
+    assert batch.referents[0, 7 * 8 + 1] == 1 and batch.referents[1, 7] == 1 and batch.referents.sum() == 2
+
+
+def _referring_cfg(weight=0.5):
+    cfg = get_preset("tiny", "jar")
+    cfg.fusion.image_context = cfg.fusion.text_context = "tokens"  # the demo's: the queries are the question's tokens
+    cfg.referring.weight = weight
+    return cfg
+
+
+def test_the_loss_adds_the_weighted_referring_objective_from_the_first_cross_attention():
+    torch.manual_seed(0)
+    cfg = _referring_cfg(0.5)
+    model = JARVLModel(cfg)
+    images, ids, mask, targets = random_batch(cfg)
+    refs = torch.zeros(2, 64)
+    refs[0, 3] = refs[1, 10] = 1
+    plain = model(images, ids, mask, targets)
+    out = model(images, ids, mask, targets, referents=refs)
+    assert plain.referring_loss is None and out.referring_loss > 0
+    torch.testing.assert_close(out.loss, plain.loss + 0.5 * out.referring_loss)
+    scores = out.fusion.referring
+    assert scores.shape == (2, 64)
+    # the score is the best logit over the real question tokens (padding excluded), mean over heads
+    fuse = model.fusion.fuse[0]
+    image = model.image_proj(model.image_encoder(images))
+    text = model.text_proj(model.text_encoder(ids, mask))
+    q = fuse.attn.q(fuse.norm_t(text)).view(2, -1, fuse.attn.heads, 32).transpose(1, 2)
+    k = fuse.attn.kv(fuse.norm_f(image))[..., :128].view(2, -1, fuse.attn.heads, 32).transpose(1, 2)
+    logits = (q @ k.transpose(-2, -1) / 32**0.5).mean(1)
+    torch.testing.assert_close(scores[1], logits[1, : int(mask[1].sum())].amax(0))
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(scores + model.referring_bias, refs)
+    torch.testing.assert_close(out.referring_loss, expected)
+    out.loss.backward()
+    assert fuse.attn.q.weight.grad.abs().sum() > 0 and model.referring_bias.grad is not None
+    # rows without targets add nothing
+    none = model(images, ids, mask, targets, referents=torch.full((2, 64), -1.0))
+    assert none.referring_loss == 0
+    torch.testing.assert_close(none.loss, plain.loss)
+
+
+def test_referring_config_errors_name_the_key():
+    cfg = get_preset("tiny", "concat")
+    cfg.referring.weight = 1.0
+    with pytest.raises(ValueError, match="referring.weight > 0 needs fusion.name=jar with fusion.image_context=tokens"):
+        cfg.validate()
+    cfg = _referring_cfg(-1.0)
+    with pytest.raises(ValueError, match="referring.weight must be"):
+        cfg.validate()
+
+
+def test_training_with_referring_checkpoints_and_predicts(tmp_path):
+    from jarvl.inference import Predictor
+    from jarvl.train.config import build_experiment
+    from jarvl.train.trainer import Trainer
+
+    cfg = build_experiment(
+        {
+            "model": {"preset": "tiny", "fusion": {"image_context": "tokens"}, "referring": {"weight": 1.0}},
+            "data": {"train": ["synthetic:vqa:train?n=64"], "val": ["synthetic:vqa:val?n=16"], "batch_size": 16, "num_workers": 0},
+        },
+        ["run.max_steps=3", "run.eval_every=3", "run.eval_samples=16", "run.progress=false"],
+    )
+    Trainer(cfg, tmp_path / "run").fit()
+    pred = Predictor(tmp_path / "run")
+    assert pred.model.referring_bias is not None and pred.model.fusion.referring
+    image = np.zeros((64, 64, 3), dtype=np.uint8)
+    assert isinstance(pred.answer(image, "is there a red circle?"), str)
