@@ -44,6 +44,7 @@ class Protocol:
     recipe: str = "demo"
     budget_samples: int = 12_800
     seeds: int = 3
+    first_seed: int = 0  # seeds first_seed .. first_seed + seeds - 1 (split one arm's seeds over processes)
     min_objects: int = 1
     max_objects: int = 2
     families: str = "attribute"  # VQA question families, comma-separated, or "all"

@@ -106,6 +106,7 @@ def test_the_loss_adds_the_weighted_referring_objective_from_the_first_cross_att
     refs = torch.zeros(2, 64)
     refs[0, 3] = refs[1, 10] = 1
     plain = model(images, ids, mask, targets)
+    assert plain.fusion.referring is None and model.encode(images, ids, mask).referring is None  # no targets: not computed
     out = model(images, ids, mask, targets, referents=refs)
     assert plain.referring_loss is None and out.referring_loss > 0
     torch.testing.assert_close(out.loss, plain.loss + 0.5 * out.referring_loss)
@@ -153,6 +154,6 @@ def test_training_with_referring_checkpoints_and_predicts(tmp_path):
     )
     Trainer(cfg, tmp_path / "run").fit()
     pred = Predictor(tmp_path / "run")
-    assert pred.model.referring_bias is not None and pred.model.fusion.referring
+    assert pred.model.referring_bias is not None and not pred.model.fusion.referring  # scores only when trained on
     image = np.zeros((64, 64, 3), dtype=np.uint8)
     assert isinstance(pred.answer(image, "is there a red circle?"), str)

@@ -45,7 +45,7 @@ def run(exp, proto: Protocol, ctx) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"jarvl-{exp.name}-"))
     costed: set = set()
     try:
-        for seed in range(proto.seeds):
+        for seed in range(proto.first_seed, proto.first_seed + proto.seeds):
             for task in exp.tasks:
                 for arm in exp.arms:
                     r = train_and_score(

@@ -85,9 +85,8 @@ class JARVLModel(nn.Module):
             if g.weight > 0
             else None
         )
-        # Referring (cfg.referring): the fusion returns per-cell match logits; a learned bias turns them into
-        # "is this cell's object one the question refers to?".
-        self.fusion.referring = cfg.referring.weight > 0
+        # Referring (cfg.referring): the fusion returns per-cell match logits (only when ``forward`` has
+        # targets for them); a learned bias turns them into "is this cell's object one the question names?".
         self.referring_bias = nn.Parameter(torch.zeros(())) if cfg.referring.weight > 0 else None
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)
@@ -177,7 +176,11 @@ class JARVLModel(nn.Module):
         float[B, M] (``Batch.referents``): with ``cfg.referring`` on, the loss adds ``referring.weight``
         x the referring objective (``referring_loss``).
         """
-        fused, tokens = self._encode(images, text_ids, text_mask, image_index)
+        self.fusion.referring = self.referring_bias is not None and referents is not None
+        try:
+            fused, tokens = self._encode(images, text_ids, text_mask, image_index)
+        finally:
+            self.fusion.referring = False
         logits = self.decoder(self.decoder_inputs(targets), fused.tokens, fused.mask)  # (B, T, V)
         labels = targets.masked_fill(targets == self.cfg.text.pad_id, -100)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=-100)
