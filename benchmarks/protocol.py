@@ -26,6 +26,7 @@ from typing import Any
 
 from benchmarks import measure
 from benchmarks.config import Arm
+from jarvl.blocks.config import without_unfit_referring
 from jarvl.config import apply_overrides
 from jarvl.data.registry import DatasetSpec, open_dataset
 from jarvl.evaluation.predict import AnswerTally
@@ -88,12 +89,6 @@ def experiment(arm: Arm, task: str, seed: int, proto: Protocol, device: str = "c
     specs.update({s: spec(s, proto.eval_samples) for s in proto.splits})
     arm_set = {k: placeholders(v) for k, v in arm.set.items()}
     # The budget is in samples: an arm that changes the batch gets the steps its own batch needs.
-    # Referring reads JAR's cross-attention to the image tokens: an arm with another fusion or context
-    # runs the recipe without it (as `jarvl demo` trains concat).
-    fusion = arm_set.get("model.fusion.name", base.model.fusion.name)
-    context = arm_set.get("model.fusion.image_context", base.model.fusion.image_context)
-    if (fusion != "jar" or context != "tokens") and "model.referring.weight" not in arm_set:
-        arm_set["model.referring.weight"] = 0.0
     batch = int(arm_set.get("data.batch_size", base.data.batch_size))
     steps = max(1, math.ceil(proto.budget_samples / batch))
     cfg = apply_overrides(
@@ -116,6 +111,8 @@ def experiment(arm: Arm, task: str, seed: int, proto: Protocol, device: str = "c
             **arm_set,
         },
     )
+    if "model.referring.weight" not in arm_set:  # an arm with another fusion or context runs the recipe without it
+        without_unfit_referring(cfg.model)
     cfg.model.validate()
     return cfg, specs
 

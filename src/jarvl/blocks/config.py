@@ -170,6 +170,20 @@ class ReferringConfig:
     weight: float = 0.0
 
 
+def referring_fits(fusion: FusionConfig) -> bool:
+    """Whether ``model.referring`` can run on ``fusion``: it reads JAR's first cross-attention from
+    the text to the image tokens, which only ``jar`` with ``image_context: tokens`` has."""
+    return fusion.name == "jar" and fusion.image_context == "tokens"
+
+
+def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
+    """``cfg`` (changed in place) with ``referring`` off when its fusion cannot carry it: a recipe
+    written for JAR, run with another fusion (``jarvl demo --compare``, the benchmarks' arms)."""
+    if not referring_fits(cfg.fusion):
+        cfg.referring.weight = 0.0
+    return cfg
+
+
 @dataclass
 class ModelConfig:
     """The whole model. ``width`` is D: the fusion and decoder width (Eq. 1 projects to it)."""
@@ -230,7 +244,7 @@ class ModelConfig:
         if not (r.weight >= 0 and r.weight < float("inf")):
             problems.append(f"referring.weight must be a finite number >= 0, got {r.weight!r}")
         elif r.weight > 0:
-            if self.fusion.name != "jar" or self.fusion.image_context != "tokens":
+            if not referring_fits(self.fusion):
                 problems.append(
                     f"referring.weight > 0 needs fusion.name=jar with fusion.image_context=tokens "
                     f"(got {self.fusion.name}, {self.fusion.image_context})"

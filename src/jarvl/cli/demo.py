@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jarvl.blocks.config import ModelConfig, without_unfit_referring
 from jarvl.data.loader import make_loader
 from jarvl.data.registry import DatasetSpec, open_dataset
 from jarvl.evaluation.predict import AnswerTally, exact_match_report, predict_all
@@ -42,10 +43,11 @@ def recipe(overrides: list[str]) -> ExperimentConfig:
     return shipped_recipe("demo", overrides)
 
 
-def jar_only(fusion: str) -> list[str]:
-    """Overrides that turn off the recipe's objectives a fusion cannot carry: referring reads JAR's
-    cross-attention from the question to the image tokens, which concat does not have."""
-    return [] if fusion == "jar" else ["model.referring.weight=0"]
+def recipe_model(fusion: str) -> ModelConfig:
+    """The recipe's model with ``fusion``, less the objectives that fusion cannot carry (referring)."""
+    model = recipe([]).model
+    model.fusion.name = fusion
+    return without_unfit_referring(model).validate()
 
 
 def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[int, float]:
@@ -77,7 +79,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
     runs = {cfg.model.fusion.name: cfg}
     if opts.compare:
         other = copy.deepcopy(cfg)
-        other.model = recipe(["model.fusion.name=concat", *jar_only("concat")]).model
+        other.model = recipe_model("concat")
         runs["concat"] = other
     results: dict[str, Any] = {"runs": {}}
     tally = AnswerTally()  # the text-only baseline, counted from JAR's training batches
@@ -105,7 +107,7 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
         if i == 0:
             results["text_only"] = strip(tally.report(test["records"]))
     main = next(iter(runs))
-    prof = {f: profile_model(recipe([f"model.fusion.name={f}", *jar_only(f)]).model, batch=8, timing=False).as_dict() for f in (main, "concat")}
+    prof = {f: profile_model(recipe_model(f), batch=8, timing=False).as_dict() for f in (main, "concat")}
     results["profile"] = prof
     results["gflops_ratio"] = prof[main]["gflops"] / prof["concat"]["gflops"]
     results["activation_ratio"] = prof[main]["activation_mb"] / prof["concat"]["activation_mb"]

@@ -189,7 +189,6 @@ class Collator:
         kept: list[Sample] = []
         images: list[torch.Tensor] = []
         grids: list[torch.Tensor] = []
-        refs: list[torch.Tensor] = []
         rows: dict[str, int] = {}  # image key -> its row (share_images)
         index: list[int] = []
         for sample in items:
@@ -202,8 +201,6 @@ class Collator:
             if key and key in rows:
                 index.append(rows[key])
                 kept.append(sample)
-                if self.referent_targets is not None:
-                    refs.append(self.referent_targets(sample, sample.image.shape[0], sample.image.shape[1]))
                 continue
             try:
                 images.append(image_tensor(sample.image, self.image_size, self.mean, self.std, self.crop))
@@ -215,8 +212,6 @@ class Collator:
             index.append(len(images) - 1)
             if self.grid_targets is not None:
                 grids.append(self.grid_targets(sample, sample.image.shape[0], sample.image.shape[1]))
-            if self.referent_targets is not None:
-                refs.append(self.referent_targets(sample, sample.image.shape[0], sample.image.shape[1]))
             kept.append(sample)
         ids, mask = self.prompts([s.prompt for s in kept])
         targets = self.tokenizer.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
@@ -231,8 +226,14 @@ class Collator:
             skipped=skipped,
             grid_targets=(torch.stack(grids) if grids else None) if self.grid_targets is not None else None,
             image_index=torch.tensor(index, dtype=torch.long) if len(images) < len(kept) else None,
-            referents=(torch.stack(refs) if refs else None) if self.referent_targets is not None else None,
+            referents=self._referents(kept),
         )
+
+    def _referents(self, kept: list[Sample]) -> torch.Tensor | None:
+        """float[B, G*G]: each kept text's referring targets (None when off or the batch is empty)."""
+        if self.referent_targets is None or not kept:
+            return None
+        return torch.stack([self.referent_targets(s, s.image.shape[0], s.image.shape[1]) for s in kept])
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt ids long[B, L] (cut to ``max_text_len``, right-padded) and their mask bool[B, L]."""
