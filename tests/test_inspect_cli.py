@@ -17,9 +17,8 @@ TRAIN = ["--train", "synthetic:vqa:train?n=200&max_objects=3", "--val", "synthet
 def runs(tmp_path_factory):
     """A 3-step JAR run with the paper's resamplers, and one that iterates on the text tokens over the image tokens."""
     root = tmp_path_factory.mktemp("inspect")
-    assert main(["train", "--out", str(root / "paper"), *TRAIN]) == 0
-    tokens = ["--set", "model.fusion.image_context=tokens", "--set", "model.fusion.text_context=tokens"]
-    assert main(["train", "--out", str(root / "tokens"), *TRAIN, *tokens]) == 0
+    assert main(["train", "--out", str(root / "paper"), *TRAIN, "--recipe", "paper"]) == 0
+    assert main(["train", "--out", str(root / "tokens"), *TRAIN]) == 0  # the recipe: image and text tokens
     return root
 
 

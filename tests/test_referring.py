@@ -11,7 +11,7 @@ from conftest import random_batch
 from jarvl.data.collate import Collator, ReferentTargets
 from jarvl.data.schema import Sample
 from jarvl.data.synthetic.dataset import SyntheticDataset
-from jarvl.data.synthetic.oracle import question_referents
+from jarvl.data.synthetic.oracle import question_phrases, question_referents
 from jarvl.data.synthetic.scene import Obj, Scene
 from jarvl.models import get_preset
 from jarvl.models.model import JARVLModel
@@ -110,16 +110,17 @@ def test_the_loss_adds_the_weighted_referring_objective_from_the_first_cross_att
     out = model(images, ids, mask, targets, referents=refs)
     assert plain.referring_loss is None and out.referring_loss > 0
     torch.testing.assert_close(out.loss, plain.loss + 0.5 * out.referring_loss)
-    scores = out.fusion.referring
-    assert scores.shape == (2, 64)
-    # the score is the best logit over the real question tokens (padding excluded), mean over heads
+    logits_out = out.fusion.referring
+    assert logits_out.shape == (2, ids.shape[1], 64)
+    # each cell's score is its best logit over the real question tokens (padding excluded), mean over heads
     fuse = model.fusion.fuse[0]
     image = model.image_proj(model.image_encoder(images))
     text = model.text_proj(model.text_encoder(ids, mask))
     q = fuse.attn.q(fuse.norm_t(text)).view(2, -1, fuse.attn.heads, 32).transpose(1, 2)
     k = fuse.attn.kv(fuse.norm_f(image))[..., :128].view(2, -1, fuse.attn.heads, 32).transpose(1, 2)
     logits = (q @ k.transpose(-2, -1) / 32**0.5).mean(1)
-    torch.testing.assert_close(scores[1], logits[1, : int(mask[1].sum())].amax(0))
+    torch.testing.assert_close(logits_out, logits)
+    scores = torch.stack([logits[b, : int(mask[b].sum())].amax(0) for b in range(2)])
     expected = torch.nn.functional.binary_cross_entropy_with_logits(scores + model.referring_bias, refs)
     torch.testing.assert_close(out.referring_loss, expected)
     out.loss.backward()
@@ -157,3 +158,108 @@ def test_training_with_referring_checkpoints_and_predicts(tmp_path):
     assert pred.model.referring_bias is not None and not pred.model.fusion.referring  # scores only when trained on
     image = np.zeros((64, 64, 3), dtype=np.uint8)
     assert isinstance(pred.answer(image, "is there a red circle?"), str)
+
+
+# --- phrases: the same logits per question word, each phrase's words with its own objects ---
+
+
+@pytest.mark.parametrize(
+    "question, phrases",
+    [
+        ("are there more circles than squares?", [("circles", [0, 2]), ("squares", [1])]),
+        ("is the red square the same size as the blue circle?", [("red square", [1]), ("blue circle", [2])]),
+        ("is the large circle left of the red square?", [("large circle", [0]), ("red square", [1])]),
+        ("what shape is the object below the red square?", [("red square", [1])]),  # "object" follows from the image
+        ("is there a green circle?", [("green circle", [])]),
+        ("how many red objects are there?", [("red objects", [0, 1])]),
+        ("are there as many blue objects as squares?", [("blue objects", [2]), ("squares", [1])]),
+        ("what color is the circle?", None),
+    ],
+)
+def test_question_phrases_give_each_noun_phrase_its_span_and_its_objects(question, phrases):
+    got = question_phrases(SCENE, question)
+    assert (None if got is None else [(question[a:b], found) for a, b, found in got]) == phrases
+
+
+def test_every_generated_question_has_phrases_within_its_referents():
+    ds = SyntheticDataset("vqa", "train", 300)
+    for i in range(len(ds)):
+        s = ds[i]
+        phrases, refs = s.meta["phrases"], set(s.meta["referents"])
+        assert phrases, s.prompt
+        named = {j for _, _, found in phrases for j in found}
+        assert named <= refs, s.prompt
+        if s.family in ("exists", "count", "attribute") or s.prompt.startswith(("are there", "is the")):
+            assert named == refs, s.prompt  # only "the object left of ..." refers beyond its phrases
+
+
+def test_phrase_targets_mark_each_phrase_word_with_its_own_objects():
+    from jarvl.data.collate import PhraseTargets
+    from jarvl.data.tokenizer import train_tokenizer
+
+    prompt = "are there more circles than squares?"
+    tok = train_tokenizer([prompt, "a"], vocab_size=40)
+    sample = _sample(None, prompt)
+    sample.meta["phrases"] = [[15, 22, [0]], [28, 35, [1]]]  # "circles" -> object 0, "squares" -> object 1
+    collate = Collator(tok, 64, 16, 4, phrase_targets=PhraseTargets(8))
+    batch = collate([sample, _sample(None, "a")])
+    words = tok.hf.encode(prompt, add_special_tokens=False).tokens  # are there more circles than squares ?
+    assert batch.phrases.shape == (2, len(words), 64)
+    first = batch.phrases[0]
+    assert first[words.index("circles"), 7 * 8 + 1] == 1 and first[words.index("circles")].sum() == 1
+    assert first[words.index("squares"), 7] == 1 and first[words.index("squares")].sum() == 1
+    others = [i for i, w in enumerate(words) if w not in ("circles", "squares")]
+    assert (first[others] == -1).all()  # words outside every phrase: no target
+    assert (batch.phrases[1] == -1).all()  # no phrases, and padding: no target
+
+
+def test_the_phrase_loss_trains_each_word_logit_against_its_cells():
+    torch.manual_seed(0)
+    cfg = _referring_cfg(0.0)
+    cfg.referring.phrases = 2.0
+    model = JARVLModel(cfg)
+    images, ids, mask, targets = random_batch(cfg)
+    phrases = torch.full((2, ids.shape[1], 64), -1.0)
+    phrases[0, 1] = 0.0
+    phrases[0, 1, 5] = 1.0  # word 1 of text 0 names the object in cell 5
+    phrases[1, 2] = 0.0  # word 2 of text 1 names nothing in its image
+    plain = model(images, ids, mask, targets)
+    out = model(images, ids, mask, targets, referents=torch.ones(2, 64), phrases=phrases)
+    assert out.referring_loss is None  # referring.weight 0: the cell objective is off
+    logits = out.fusion.referring + model.referring_bias
+    keep = phrases >= 0
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[keep], phrases[keep])
+    torch.testing.assert_close(out.phrase_loss, expected)
+    torch.testing.assert_close(out.loss, plain.loss + 2.0 * out.phrase_loss)
+    with pytest.raises(ValueError, match="phrases must be float"):
+        model(images, ids, mask, targets, phrases=phrases[:, :3])
+
+
+def test_phrases_need_the_text_tokens_as_queries():
+    cfg = _referring_cfg(0.0)
+    cfg.referring.phrases = 1.0
+    cfg.validate()
+    cfg.fusion.text_context = "latents"
+    with pytest.raises(ValueError, match="referring.phrases > 0 needs .*text_context=tokens"):
+        cfg.validate()
+    from jarvl.blocks.config import without_unfit_referring
+
+    assert without_unfit_referring(cfg).validate().referring.phrases == 0.0
+
+
+def test_training_with_phrases_runs_and_predicts(tmp_path):
+    from jarvl.inference import Predictor
+    from jarvl.train.config import build_experiment
+    from jarvl.train.trainer import Trainer
+
+    fusion = {"image_context": "tokens", "text_context": "tokens"}
+    cfg = build_experiment(
+        {
+            "model": {"preset": "tiny", "fusion": fusion, "referring": {"weight": 1.0, "phrases": 1.0}},
+            "data": {"train": ["synthetic:vqa:train?n=64"], "val": ["synthetic:vqa:val?n=16"], "batch_size": 16, "num_workers": 0},
+        },
+        ["run.max_steps=2", "run.eval_every=2", "run.eval_samples=16", "run.progress=false"],
+    )
+    Trainer(cfg, tmp_path / "run").fit()
+    pred = Predictor(tmp_path / "run")
+    assert isinstance(pred.answer(np.zeros((64, 64, 3), dtype=np.uint8), "are there more circles than squares?"), str)

@@ -17,7 +17,7 @@ import torch
 
 from jarvl.blocks.config import ModelConfig
 from jarvl.checkpoint_layout import checkpoint_path, load_tokenizer
-from jarvl.data.collate import Batch, Collator, GridTargets, ReferentTargets
+from jarvl.data.collate import Batch, Collator, GridTargets, PhraseTargets, ReferentTargets
 from jarvl.data.schema import Sample
 from jarvl.data.tokenizer import Tokenizer
 from jarvl.models.weights import load_model
@@ -31,6 +31,7 @@ def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool 
     cells = v.image_size // v.patch_size
     grid = GridTargets(g.labels, cells) if g.weight > 0 else None
     refs = ReferentTargets(cells) if cfg.referring.weight > 0 else None
+    phrases = PhraseTargets(cells) if cfg.referring.phrases > 0 else None
     return Collator(
         tokenizer,
         v.image_size,
@@ -41,6 +42,7 @@ def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool 
         crop=v.crop,
         grid_targets=grid,
         referent_targets=refs,
+        phrase_targets=phrases,
         share_images=share_images,
     )
 

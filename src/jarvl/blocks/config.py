@@ -165,15 +165,32 @@ class ReferringConfig:
 
     ``weight``: 0 = off; else the loss is added to the answer loss with this weight. Needs a
     fusion that attends from the text to the image tokens (``jar`` with ``image_context: tokens``).
+
+    ``phrases``: the same logits per question *word*, as MDETR's soft token alignment: each token
+    of a phrase that names objects ("circles" and "squares" in "are there more circles than
+    squares?") learns which cells hold the objects of its own phrase, the other tokens no target.
+    Where ``weight`` says "some word names this cell", this keeps a question's two referents apart,
+    each in its own words, as comparing them needs. Targets from ``meta["phrases"]`` (character
+    spans with their objects; ``oracle.question_phrases``, MDETR's ``tokens_positive``); 0 = off,
+    else its binary cross-entropy is added with this weight. Needs, beside the above, the text
+    tokens as the fusion's queries (``text_context: tokens``).
     """
 
     weight: float = 0.0
+    phrases: float = 0.0
+
+    @property
+    def on(self) -> bool:
+        """Whether either referring objective is on."""
+        return self.weight > 0 or self.phrases > 0
 
 
-def referring_fits(fusion: FusionConfig) -> bool:
+def referring_fits(fusion: FusionConfig, *, phrases: bool = False) -> bool:
     """Whether ``model.referring`` can run on ``fusion``: it reads JAR's first cross-attention from
-    the text to the image tokens, which only ``jar`` with ``image_context: tokens`` has."""
-    return fusion.name == "jar" and fusion.image_context == "tokens"
+    the text to the image tokens, which only ``jar`` with ``image_context: tokens`` has; ``phrases``
+    also needs the text tokens themselves as its queries (``text_context: tokens``)."""
+    fits = fusion.name == "jar" and fusion.image_context == "tokens"
+    return fits and (not phrases or fusion.text_context == "tokens")
 
 
 def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
@@ -181,6 +198,8 @@ def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
     written for JAR, run with another fusion (``jarvl demo --compare``, the benchmarks' arms)."""
     if not referring_fits(cfg.fusion):
         cfg.referring.weight = 0.0
+    if not referring_fits(cfg.fusion, phrases=True):
+        cfg.referring.phrases = 0.0
     return cfg
 
 
@@ -241,16 +260,18 @@ class ModelConfig:
             if v.backbone:
                 problems.append("grounding needs the built-in vision tower (its tokens are the image grid)")
         r = self.referring
-        if not (r.weight >= 0 and r.weight < float("inf")):
-            problems.append(f"referring.weight must be a finite number >= 0, got {r.weight!r}")
-        elif r.weight > 0:
-            if not referring_fits(self.fusion):
+        for key in ("weight", "phrases"):
+            value = getattr(r, key)
+            if not (value >= 0 and value < float("inf")):
+                problems.append(f"referring.{key} must be a finite number >= 0, got {value!r}")
+            elif value > 0 and not referring_fits(self.fusion, phrases=key == "phrases"):
+                context = ", text_context=tokens" if key == "phrases" else ""
                 problems.append(
-                    f"referring.weight > 0 needs fusion.name=jar with fusion.image_context=tokens "
-                    f"(got {self.fusion.name}, {self.fusion.image_context})"
+                    f"referring.{key} > 0 needs fusion.name=jar with fusion.image_context=tokens{context} "
+                    f"(got {self.fusion.name}, {self.fusion.image_context}, {self.fusion.text_context})"
                 )
-            if v.backbone:
-                problems.append("referring needs the built-in vision tower (its tokens are the image grid)")
+        if (r.weight > 0 or r.phrases > 0) and v.backbone:
+            problems.append("referring needs the built-in vision tower (its tokens are the image grid)")
         if problems:
             raise ValueError("invalid model config: " + "; ".join(problems))
         return self

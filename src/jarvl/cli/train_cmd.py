@@ -17,9 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Train a model. Datasets are specs FORMAT:PATH[:SPLIT] (synthetic:vqa:train?n=50000, jsonl:DIR, "
             "vqa2:ROOT:train2014, ...). Settings come from --config YAML, then the plain flags, then --set "
             "dotted overrides (e.g. --set optim.lr=3e-4). The same command under `torchrun --nproc_per_node=N` trains with DDP. "
-            "Defaults: lr 3e-4; gates (model.fusion.gate_init) auto: 1.0 (open) when the towers train from scratch, "
-            "0.0 (the image path starts as the identity) beside a pretrained backbone; with --init-from they come "
-            "with the other run's weights."
+            "Defaults: the recipe 'learns' (--recipe) beneath every key the YAML, flags and --set leave unset: the match "
+            "read-outs, Eq. 3 on the image and text tokens, grounding and referring (objectives a fusion or a pretrained "
+            "vision tower cannot carry are left out); lr 3e-4; gates (model.fusion.gate_init) auto: 1.0 (open) when the "
+            "towers train from scratch, 0.0 (the image path starts as the identity) beside a pretrained backbone; with "
+            "--init-from they come with the other run's weights (built with the same recipe and model keys)."
         ),
     )
     p.add_argument("--config", help="experiment YAML (see configs/)")
@@ -27,6 +29,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue exactly from the run directory's last checkpoint")
     p.add_argument(
         "--overwrite", action="store_true", help="replace the run already in --out (without --resume or this, an existing run is refused)"
+    )
+    p.add_argument(
+        "--recipe",
+        choices=("learns", "paper"),
+        help="model settings beneath the experiment's own: learns (default unless the YAML names one: what answers from "
+        "the image, docs/recipe.md) or paper (the paper's plain JAR, the library's defaults)",
     )
     p.add_argument("--init-from", help="start from another run's weights and tokenizer (pre-train -> fine-tune)")
     p.add_argument("--model", help="model preset (model.preset)")
@@ -71,6 +79,9 @@ def experiment_from_args(args: argparse.Namespace):
     for key in ("train", "val"):
         if getattr(args, key):
             data.setdefault("data", {})[key] = list(getattr(args, key))
+    if args.recipe:
+        data["recipe"] = args.recipe
+    data.setdefault("recipe", "learns")
     return build_experiment(data, overrides_from_flags(args) + list(args.set))
 
 

@@ -37,6 +37,7 @@ class Batch:
     grid_targets: torch.Tensor | None = None  # long[Bi, A, G*G]: grounding targets per image-token cell (GridTargets)
     image_index: torch.Tensor | None = None
     referents: torch.Tensor | None = None  # float[B, G*G]: referring targets per text and cell (ReferentTargets)
+    phrases: torch.Tensor | None = None  # float[B, L, G*G]: phrase targets per prompt token and cell (PhraseTargets)
 
     def __len__(self) -> int:
         return self.text_ids.shape[0]
@@ -44,7 +45,7 @@ class Batch:
     def part(self, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The texts ``rows`` (a slice of B) as model inputs: (images, text_ids, text_mask, targets,
         image_index, grid_targets), keeping only the images those texts use (gradient accumulation).
-        The referring targets of those rows are ``referents[rows]``."""
+        The referring targets of those rows are ``referents[rows]`` and ``phrases[rows]``."""
         texts = (self.text_ids[rows], self.text_mask[rows], self.targets[rows])
         if self.image_index is None:
             grid = None if self.grid_targets is None else self.grid_targets[rows]
@@ -68,6 +69,7 @@ class Batch:
             None if self.grid_targets is None else move(self.grid_targets),
             None if self.image_index is None else move(self.image_index),
             None if self.referents is None else move(self.referents),
+            None if self.phrases is None else move(self.phrases),
         )
 
 
@@ -150,6 +152,37 @@ class ReferentTargets:
         return out
 
 
+class PhraseTargets:
+    """Phrase targets for a ``grid`` x ``grid`` token grid (``ReferringConfig.phrases``): which
+    cells each word of the prompt refers to, as MDETR aligns a phrase's tokens with its boxes.
+
+    ``__call__(sample, offsets, length, height, width)`` -> float[length, grid*grid]. ``offsets``:
+    the character span of each prompt token (``Tokenizer.prompt_offsets``). A token inside a phrase
+    of ``meta["phrases"]`` ((start, end, object indices): character spans of the prompt and the
+    objects in ``meta["objects"]`` they pick out) gets 1 in the cells holding the centre of those
+    objects and 0 in every other cell (all 0: the phrase names nothing there); every other token,
+    the padding, and every token of a sample without phrases get -1 (no target).
+    """
+
+    def __init__(self, grid: int) -> None:
+        self.grid = grid
+
+    def __call__(self, sample: Sample, offsets: Sequence[tuple[int, int]], length: int, height: int, width: int) -> torch.Tensor:
+        g, meta = self.grid, sample.meta or {}
+        out = torch.full((length, g * g), -1.0)
+        objects, phrases = meta.get("objects"), meta.get("phrases")
+        if not objects or phrases is None:
+            return out
+        for start, end, indices in phrases:
+            row = torch.zeros(g * g)
+            for i in indices:
+                row[_cell(objects[i], g, height, width)] = 1.0
+            for t, (a, b) in enumerate(offsets[:length]):
+                if a < b and start <= a and b <= end:
+                    out[t] = row
+        return out
+
+
 class Collator:
     """Callable collate function: ``list[Sample | BadRecord]`` -> :class:`Batch`.
 
@@ -172,6 +205,7 @@ class Collator:
         crop: bool = False,
         grid_targets: GridTargets | None = None,
         referent_targets: ReferentTargets | None = None,
+        phrase_targets: PhraseTargets | None = None,
         share_images: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
@@ -181,6 +215,7 @@ class Collator:
         self.mean, self.std, self.crop = tuple(mean), tuple(std), crop
         self.grid_targets = grid_targets
         self.referent_targets = referent_targets
+        self.phrase_targets = phrase_targets
         self.share_images = share_images
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
@@ -227,6 +262,7 @@ class Collator:
             grid_targets=(torch.stack(grids) if grids else None) if self.grid_targets is not None else None,
             image_index=torch.tensor(index, dtype=torch.long) if len(images) < len(kept) else None,
             referents=self._referents(kept),
+            phrases=self._phrases(kept, ids.shape[1]),
         )
 
     def _referents(self, kept: list[Sample]) -> torch.Tensor | None:
@@ -234,6 +270,13 @@ class Collator:
         if self.referent_targets is None or not kept:
             return None
         return torch.stack([self.referent_targets(s, s.image.shape[0], s.image.shape[1]) for s in kept])
+
+    def _phrases(self, kept: list[Sample], length: int) -> torch.Tensor | None:
+        """float[B, L, G*G]: each kept prompt's phrase targets per token (None when off or empty)."""
+        if self.phrase_targets is None or not kept:
+            return None
+        offsets = self.tokenizer.prompt_offsets([s.prompt for s in kept], self.max_text_len)
+        return torch.stack([self.phrase_targets(s, o, length, s.image.shape[0], s.image.shape[1]) for s, o in zip(kept, offsets)])
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt ids long[B, L] (cut to ``max_text_len``, right-padded) and their mask bool[B, L]."""

@@ -103,19 +103,31 @@ class Tokenizer:
         A pretrained tower's tokenizer frames each prompt as the tower was trained (its
         post-processor: ``[CLS] text [SEP]``), the text cut so the special tokens still fit.
         """
+        rows = [ids for ids, _ in self._prompts(texts, max_len)]
+        width = max(map(len, rows), default=0)
+        return [row + [self.pad_id] * (width - len(row)) for row in rows]
+
+    def prompt_offsets(self, texts: Sequence[str], max_len: int | None = None) -> list[list[tuple[int, int]]]:
+        """Per prompt, the character span (start, end) in its text of each id ``encode_prompts``
+        gives it, padding left out; (0, 0) for a special token. Maps phrase spans to tokens."""
+        return [offsets for _, offsets in self._prompts(texts, max_len)]
+
+    def _prompts(self, texts: Sequence[str], max_len: int | None) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(ids, character offsets) of each prompt, cut and framed as ``encode_prompts`` says."""
         processor = self.hf.post_processor if self.specials.frame_prompts else None
+        encodings = self.hf.encode_batch(list(texts), add_special_tokens=False)
         if processor is None:
-            return self.encode_batch(texts, max_len=max_len, pad=True)
+            return [(e.ids[:max_len], e.offsets[:max_len]) for e in encodings]
         room = None if max_len is None else max_len - self.hf.num_special_tokens_to_add(False)
         if room is not None and room < 0:
             raise ValueError(f"max_len={max_len} leaves no room for the tokenizer's special tokens")
         rows = []
-        for encoding in self.hf.encode_batch(list(texts), add_special_tokens=False):
+        for encoding in encodings:
             if room is not None:
                 encoding.truncate(room)
-            rows.append(self.hf.post_process(encoding).ids)
-        width = max(map(len, rows), default=0)
-        return [row + [self.pad_id] * (width - len(row)) for row in rows]
+            framed = self.hf.post_process(encoding)
+            rows.append((framed.ids, [o if s == 0 else (0, 0) for o, s in zip(framed.offsets, framed.special_tokens_mask)]))
+        return rows
 
     def _frame(self, ids: list[int], max_len: int | None, add_bos: bool, add_eos: bool) -> list[int]:
         if max_len is not None:

@@ -29,6 +29,7 @@ class ModelOutput:
     fusion: FusionOutput
     grounding_loss: torch.Tensor | None = None  # the grounding objective's part of ``loss`` (unweighted), when it ran
     referring_loss: torch.Tensor | None = None  # the referring objective's part of ``loss`` (unweighted), when it ran
+    phrase_loss: torch.Tensor | None = None  # the phrase referring objective's part (unweighted), when it ran
 
 
 def vision_tower(cfg: VisionConfig) -> nn.Module:
@@ -85,9 +86,10 @@ class JARVLModel(nn.Module):
             if g.weight > 0
             else None
         )
-        # Referring (cfg.referring): the fusion returns per-cell match logits (only when ``forward`` has
-        # targets for them); a learned bias turns them into "is this cell's object one the question names?".
-        self.referring_bias = nn.Parameter(torch.zeros(())) if cfg.referring.weight > 0 else None
+        # Referring (cfg.referring): the fusion returns per-word, per-cell match logits (only when
+        # ``forward`` has targets for them); a learned bias turns them into "does this word name the
+        # object in this cell?" (phrases) and, at each cell's best word, "... one the question names?".
+        self.referring_bias = nn.Parameter(torch.zeros(())) if cfg.referring.on else None
         self._init()
         apply_freeze(self.image_encoder, cfg.vision.freeze)
         apply_freeze(self.text_encoder, cfg.text.freeze)
@@ -143,14 +145,25 @@ class JARVLModel(nn.Module):
                 total = total + 0.0 * logits.sum()
         return total
 
-    def referring_loss(self, scores: torch.Tensor, referents: torch.Tensor) -> torch.Tensor:
-        """Mean binary cross-entropy of each cell's referring logit: scores float[B, M] (the fusion's
-        ``referring``), referents float[B, M] (1 referred to, 0 not, -1 no target)."""
-        keep = referents >= 0
-        logits = (scores.float() + self.referring_bias).masked_fill(~keep, 0.0)
+    def referring_loss(self, logits: torch.Tensor, mask: torch.Tensor, referents: torch.Tensor) -> torch.Tensor:
+        """Mean binary cross-entropy of each cell's referring logit, its best over the queries:
+        logits float[B, K, M] (the fusion's ``referring``), mask bool[B, K] (its queries: True = real),
+        referents float[B, M] (1 referred to, 0 not, -1 no target)."""
+        scores = logits.float().masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)  # (B, M)
+        return self._binary(scores, referents)
+
+    def phrase_loss(self, logits: torch.Tensor, phrases: torch.Tensor) -> torch.Tensor:
+        """Mean binary cross-entropy of each phrase word's logit with each cell: logits float[B, L, M]
+        (the fusion's ``referring`` over the text tokens), phrases float[B, L, M] (``Batch.phrases``:
+        1 the word's phrase names the cell's object, 0 not, -1 no target)."""
+        return self._binary(logits.float(), phrases)
+
+    def _binary(self, scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        keep = targets >= 0
+        logits = (scores + self.referring_bias).masked_fill(~keep, 0.0)
         if not keep.any():  # nothing to learn here: adds nothing, and DDP still sees the bias used
             return 0.0 * logits.sum()
-        return F.binary_cross_entropy_with_logits(logits[keep], referents[keep])
+        return F.binary_cross_entropy_with_logits(logits[keep], targets[keep])
 
     def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: [BOS, y_1 .. y_{T-1}] for targets long[B, T]."""
@@ -167,16 +180,21 @@ class JARVLModel(nn.Module):
         *,
         grid_targets: torch.Tensor | None = None,
         referents: torch.Tensor | None = None,
+        phrases: torch.Tensor | None = None,
     ) -> ModelOutput:
         """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored.
 
         ``image_index`` long[B]: see ``encode`` (``images`` then holds each image once).
         ``grid_targets`` long[Bi, A, M] (``Batch.grid_targets``): with ``cfg.grounding`` on, the loss
         adds ``grounding.weight`` x the grounding objective (``grounding_loss``). ``referents``
-        float[B, M] (``Batch.referents``): with ``cfg.referring`` on, the loss adds ``referring.weight``
-        x the referring objective (``referring_loss``).
+        float[B, M] (``Batch.referents``): with ``cfg.referring.weight`` > 0, the loss adds that weight
+        x the referring objective (``referring_loss``); ``phrases`` float[B, L, M] (``Batch.phrases``),
+        with ``cfg.referring.phrases`` > 0, that weight x ``phrase_loss``.
         """
-        self.fusion.referring = self.referring_bias is not None and referents is not None
+        r = self.cfg.referring
+        referents = referents if r.weight > 0 else None
+        phrases = phrases if r.phrases > 0 else None
+        self.fusion.referring = self.referring_bias is not None and (referents is not None or phrases is not None)
         try:
             fused, tokens = self._encode(images, text_ids, text_mask, image_index)
         finally:
@@ -188,11 +206,18 @@ class JARVLModel(nn.Module):
         if self.grounding is not None and grid_targets is not None:
             grounding = self.grounding_loss(tokens, grid_targets)
             loss = loss + self.cfg.grounding.weight * grounding
-        referring = None
-        if self.referring_bias is not None and referents is not None and fused.referring is not None:
-            referring = self.referring_loss(fused.referring, referents)
-            loss = loss + self.cfg.referring.weight * referring
-        return ModelOutput(logits, loss, fused, grounding, referring)
+        referring = phrase = None
+        if fused.referring is not None and referents is not None:
+            referring = self.referring_loss(fused.referring, fused.mask, referents)
+            loss = loss + r.weight * referring
+        if fused.referring is not None and phrases is not None:
+            if phrases.shape != fused.referring.shape:
+                raise ValueError(
+                    f"phrases must be float[B, L, M] over the text tokens {tuple(fused.referring.shape)}, got {tuple(phrases.shape)}"
+                )
+            phrase = self.phrase_loss(fused.referring, phrases)
+            loss = loss + r.phrases * phrase
+        return ModelOutput(logits, loss, fused, grounding, referring, phrase)
 
     @torch.no_grad()
     def generate(

@@ -138,29 +138,45 @@ class ExperimentConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    # The model settings laid beneath the experiment's own (jarvl.train.recipe): "paper" (the
+    # library's defaults, the paper's plain JAR) or "learns" (what jarvl train starts from).
+    recipe: Literal["paper", "learns"] = "paper"
 
 
 def build_experiment(data: dict[str, Any] | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
     """Experiment from a YAML-like dict and dotted ``key=value`` overrides.
 
     ``model.preset`` (in the dict or the overrides) selects the preset the model section starts
-    from; every other model key overrides a field of it.
+    from; ``recipe`` (likewise; ``jarvl.train.recipe``) fills the model keys neither sets; every
+    other model key overrides a field of it.
     """
+    from jarvl.train.recipe import fit_recipe, unset_recipe_keys
+
     data = dict(data or {})
     overrides = list(overrides or [])
     model_section = dict(data.pop("model", {}) or {})
     if not isinstance(model_section, dict):
         raise ConfigError("'model' must be a mapping")
     preset = model_section.pop("preset", "tiny")
+    recipe = data.pop("recipe", "paper")
     for item in list(overrides):
         if item.startswith("model.preset="):
             preset = item.split("=", 1)[1]
             overrides.remove(item)
+        elif item.startswith("recipe="):
+            recipe = item.split("=", 1)[1]
+            overrides.remove(item)
+    model_keys = flatten_dict(model_section)
+    explicit = set(model_keys) | {o.split("=", 1)[0].removeprefix("model.") for o in overrides if o.startswith("model.")}
+    supplied = unset_recipe_keys(str(recipe), explicit)
     model = get_preset(str(preset))
-    model = apply_overrides(model, flatten_dict(model_section), prefix="model.")
+    model = apply_overrides(model, supplied, prefix="model.")
+    model = apply_overrides(model, model_keys, prefix="model.")
     cfg = from_dict(ExperimentConfig, {k: v for k, v in data.items()})
     cfg.model = model
+    cfg.recipe = recipe
     cfg = apply_overrides(cfg, overrides)
+    fit_recipe(cfg.model, supplied)
     return validate_experiment(cfg)
 
 

@@ -329,7 +329,8 @@ class Trainer:
                 else:
                     images, ids, mask, targets, index, grid = batch.part(sl)
                     refs = None if batch.referents is None else batch.referents[sl]
-                    loss = self.forward(images, ids, mask, targets, index, grid_targets=grid, referents=refs).loss
+                    words = None if batch.phrases is None else batch.phrases[sl]
+                    loss = self.forward(images, ids, mask, targets, index, grid_targets=grid, referents=refs, phrases=words).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             part = loss.detach().float() / chunks

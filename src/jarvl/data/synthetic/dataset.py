@@ -17,7 +17,7 @@ from jarvl.data.synthetic.claims import Item
 from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.followup import followup_question
-from jarvl.data.synthetic.oracle import question_referents
+from jarvl.data.synthetic.oracle import question_phrases, question_referents
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
 from jarvl.data.synthetic.vqa import make_vqa
@@ -42,7 +42,8 @@ class SyntheticDataset:
 
     Each sample has ``image`` uint8[S, S, 3], ``answers == [target]`` and ``meta`` with the exact
     ground truth: ``objects`` (shape, color, size, x, y each), ``condition``, ``split``, ``index``,
-    and for VQA ``referents``: the indices in ``objects`` the question refers to (``oracle.question_referents``).
+    and for VQA ``referents``: the indices in ``objects`` the question refers to (``oracle.question_referents``),
+    and ``phrases``: [start, end, indices] per noun phrase of the question (``oracle.question_phrases``).
     """
 
     def __init__(
@@ -126,6 +127,8 @@ class SyntheticDataset:
         }
         if self.task == "vqa":
             meta["referents"] = question_referents(it.scene, it.prompt)
+            phrases = question_phrases(it.scene, it.prompt)
+            meta["phrases"] = None if phrases is None else [[start, end, found] for start, end, found in phrases]
         return Sample(
             prompt=it.prompt,
             target=it.target,

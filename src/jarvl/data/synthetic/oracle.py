@@ -4,6 +4,7 @@ was generated: the reference semantics of the synthetic language, used to check 
     >>> answer_question(scene, "how many red objects are there?")      # "2"
     >>> entailment_label(scene, "there is a red circle made of wood.")  # "neutral"
     >>> question_referents(scene, "how many red objects are there?")    # [0, 3]: the objects it names
+    >>> question_phrases(scene, "how many red objects are there?")      # [(9, 20, [0, 3])]: per phrase
 
 Both return None when the text is ill-posed for the scene (a reference that is not unique, a
 relation too close to call); both raise ValueError for text outside the templates.
@@ -174,3 +175,40 @@ _STATEMENTS = (
 def entailment_label(scene: Scene, statement: str) -> str | None:
     """ "entailment", "neutral" or "contradiction" for a statement; None when ill-posed."""
     return _match(_STATEMENTS, scene, statement, ".")
+
+
+# The same templates as _QUESTIONS, each with the groups that are noun phrases naming objects by their
+# attributes. "the object left of the green circle" is not one: which object it is follows from the
+# image, not from the words, so only "green circle" is grounded there.
+_PHRASES = (
+    (rf"what (color|shape) is the object {_REL_OR_NEAREST} the (.+)", (3,)),
+    (rf"what {_ATTR} is the (.+)", (2,)),
+    (r"is there an? (.+)", (1,)),
+    (r"how many (.+) are there", (1,)),
+    (rf"is the (.+) {_REL} the (.+)", (1, 3)),
+    (r"are there (more|fewer) (.+) than (.+)", (2, 3)),
+    (r"are there (as many) (.+) as (.+)", (2, 3)),
+    (rf"is the (.+) the same {_ATTR} as the (.+)", (1, 3)),
+)
+
+
+def question_phrases(scene: Scene, question: str) -> list[tuple[int, int, list[int]]] | None:
+    """Each noun phrase of a VQA question that names objects by their attributes, as a character
+    span of ``question`` and the objects it picks out: (start, end, indices), in order ("are there
+    more circles than squares?": the circles, then the squares; MDETR's ``tokens_positive`` with
+    their boxes). An empty list of indices: the phrase names nothing in the scene ("is there a green
+    circle?" when the answer is no). None if ill-posed (``question_referents`` is None).
+    """
+    if question_referents(scene, question) is None:
+        return None
+    lead = len(question) - len(question.lstrip())
+    text = question.strip().lower()[:-1]
+    for pattern, groups in _PHRASES:
+        m = re.fullmatch(pattern, text)
+        if m is None:
+            continue
+        try:
+            return [(lead + m.start(g), lead + m.end(g), scene.find(parse_phrase(m.group(g)))) for g in groups]
+        except ValueError:
+            continue  # as in _match: a wider pattern swallowed words that are no noun phrase
+    raise ValueError(f"not a synthetic template: {question!r}")

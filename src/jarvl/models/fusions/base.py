@@ -34,7 +34,7 @@ class FusionOutput:
     tokens: torch.Tensor
     mask: torch.Tensor
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
-    referring: torch.Tensor | None = None  # float[B, M]: per image token, its match with the text (when ``Fusion.referring``)
+    referring: torch.Tensor | None = None  # float[B, K, M]: each query's match logit with each image token (when ``Fusion.referring``)
 
 
 class Fusion(nn.Module):

@@ -54,14 +54,11 @@ class GatedCrossAttention(nn.Module):
         p = t + self.alpha(cross)
         return p + self.beta(self.mlp(p)), attn
 
-    def cell_scores(self, t: torch.Tensor, f: torch.Tensor, t_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Each context token's best attention logit over the queries, mean over heads: how well
-        the best-matching query (a question word) matches it. t float[B, N, D] (``t_mask`` bool[B, N],
-        True = real), f float[B, S, D] -> float[B, S]. The same q, k projections as ``forward``'s."""
+    def cell_logits(self, t: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        """The attention logit of every query with every context token, mean over heads: how well
+        a text latent (a question word) matches an image token. t float[B, N, D], f float[B, S, D]
+        -> float[B, N, S]. The same q, k projections as ``forward``'s."""
         attn, d = self.attn, t.shape[-1]
         q = attn._split(attn.q(self.norm_t(t)))  # (B, h, N, hs)
         k = attn._split(F.linear(self.norm_f(f), attn.kv.weight[:d], attn.kv.bias[:d]))  # (B, h, S, hs)
-        logits = (q @ k.transpose(-2, -1)).mean(dim=1) * q.shape[-1] ** -0.5  # (B, N, S)
-        if t_mask is not None:
-            logits = logits.masked_fill(~t_mask.unsqueeze(-1), float("-inf"))
-        return logits.amax(dim=1)
+        return (q @ k.transpose(-2, -1)).mean(dim=1) * q.shape[-1] ** -0.5  # (B, N, S)

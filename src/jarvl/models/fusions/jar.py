@@ -26,8 +26,8 @@ class JARFusion(Fusion):
     resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
     text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
     ``cfg.match_count``) add the match read-outs to Eq. 3 (GatedCrossAttention). With ``referring``
-    set (and image tokens as context) the output's ``referring`` holds each image token's best
-    first-layer logit over the text latents (``GatedCrossAttention.cell_scores``).
+    set (and image tokens as context) the output's ``referring`` holds the first layer's logit of
+    every text latent with every image token (``GatedCrossAttention.cell_logits``).
     """
 
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
@@ -68,9 +68,9 @@ class JARFusion(Fusion):
         else:
             t_n, attn_txt = self.text_resampler(text, text_mask, return_attn=self.return_attn)  # (B, N, D)
             mask = None
-        # Referring (ReferringConfig): each image token's best logit over the text queries, from the
-        # first fusion layer's own projections (image_context tokens: one score per image cell).
-        referring = self.fuse[0].cell_scores(t_n, f_n, mask) if self.referring and self.image_resampler is None else None
+        # Referring (ReferringConfig): each text query's logit with each image token, from the first
+        # fusion layer's own projections (image_context tokens: one score per image cell).
+        referring = self.fuse[0].cell_logits(t_n, f_n) if self.referring and self.image_resampler is None else None
         t = t_n
         fused = t_n
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):

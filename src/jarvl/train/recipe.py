@@ -1,0 +1,63 @@
+"""Named recipes: model settings laid under an experiment, beneath everything it sets itself.
+
+``paper``: the library's defaults, the paper's plain JAR (Eq. 2-4 as written). ``learns``: what
+makes a from-scratch model answer from the image (issue #11, docs/recipe.md,
+benchmarks/results/learn_to_see.cpu.md): the match read-outs, Eq. 3 on the image tokens and the
+text tokens, the grounding and referring objectives. ``jarvl train`` starts from ``learns``; the
+demo's YAML (``configs/demo.yaml``) spells the same settings out. A recipe fills only the keys the
+experiment leaves unset, and drops an objective it supplied that the model cannot carry (referring
+on a fusion without JAR's text-to-image-token cross-attention, either objective beside a pretrained
+vision tower), where the same key set by hand is an error. The gates stay on auto (``gate_init``:
+open from scratch, closed beside a pretrained tower).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jarvl.blocks.config import ModelConfig, referring_fits
+from jarvl.config import ConfigError, flatten_dict
+
+# Colours, shapes and sizes of the synthetic scenes: records without ``meta["objects"]`` (real data
+# without region annotations) add nothing to the grounding objective; set model.grounding.labels for yours.
+_SYNTHETIC_LABELS = {
+    "color": ["red", "green", "blue", "yellow", "purple", "cyan", "orange", "brown"],
+    "shape": ["circle", "square", "triangle"],
+    "size": ["small", "large"],
+}
+
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "learns": {
+        "fusion": {"match_scores": True, "match_count": True, "image_context": "tokens", "text_context": "tokens"},
+        "grounding": {"weight": 1.0, "labels": _SYNTHETIC_LABELS},
+        "referring": {"weight": 3.0},
+    },
+}
+
+
+def recipe_keys(name: str) -> dict[str, Any]:
+    """The model settings of recipe ``name`` as dotted keys under ``model.`` (``fusion.match_scores``)."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; choose one of: {', '.join(RECIPES)}")
+    out = flatten_dict(RECIPES[name])
+    for key in [k for k in out if k.startswith("grounding.labels.")]:  # labels are one value, not a key per attribute
+        out.setdefault("grounding.labels", {})[key.removeprefix("grounding.labels.")] = out.pop(key)
+    return out
+
+
+def unset_recipe_keys(name: str, explicit: set[str]) -> dict[str, Any]:
+    """The settings of recipe ``name`` the experiment did not set (``explicit``: dotted model keys)."""
+    return {k: v for k, v in recipe_keys(name).items() if not any(k == e or e.startswith(k + ".") for e in explicit)}
+
+
+def fit_recipe(model: ModelConfig, supplied: dict[str, Any]) -> ModelConfig:
+    """``model`` (changed in place) less the objectives the recipe ``supplied`` that it cannot carry."""
+    pretrained_vision = bool(model.vision.backbone)
+    if "referring.weight" in supplied and (pretrained_vision or not referring_fits(model.fusion)):
+        model.referring.weight = 0.0
+    if "referring.phrases" in supplied and (pretrained_vision or not referring_fits(model.fusion, phrases=True)):
+        model.referring.phrases = 0.0
+    if "grounding.weight" in supplied and pretrained_vision:
+        model.grounding.weight = 0.0
+    return model
