@@ -44,7 +44,12 @@ class Filter:
 
     def matches(self, obj: Obj | Filter) -> bool:
         """True when every slot this filter sets equals the object's attribute."""
-        return all(want is None or want == getattr(obj, name) for name, want in ((a, getattr(self, a)) for a in ATTRIBUTES))
+        # Spelled out: the scene sampler calls this for every candidate object (the data loader's hot loop).
+        return (
+            (self.size is None or self.size == obj.size)
+            and (self.color is None or self.color == obj.color)
+            and (self.shape is None or self.shape == obj.shape)
+        )
 
     def slots(self) -> tuple[str, ...]:
         """The attribute names this filter sets."""
@@ -180,5 +185,5 @@ def place(rng: random.Random, objs: list[Obj], image_size: int) -> tuple[Obj, ..
                 d = extent[objs[i].size] + extent[size] + GAP
                 grid[max(0, y - d) : y + d + 1, max(0, x - d) : x + d + 1] = False
         if len(placed) == len(objs):
-            return tuple(replace(o, x=placed[i][0], y=placed[i][1]) for i, o in enumerate(objs))
+            return tuple(Obj(o.shape, o.color, o.size, *placed[i]) for i, o in enumerate(objs))
     raise ValueError(f"cannot place {len(objs)} objects without overlap in a {image_size}px image; lower max_objects or raise image_size")
