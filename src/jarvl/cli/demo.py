@@ -141,7 +141,9 @@ def make_plots(results: dict[str, Any], out: Path, images: list) -> None:
     from jarvl.cli.plots import plot_curves, plot_examples
 
     curves = {name: r["curve"] for name, r in results["runs"].items()}
-    plot_curves(curves, out / "accuracy_vs_time.png", title="synthetic VQA, tiny model, 2 CPU cores")
+    text_only = results.get("text_only", {}).get("accuracy")
+    baseline = None if text_only is None else ("text-only, test questions", text_only)
+    plot_curves(curves, out / "accuracy_vs_time.png", title="synthetic VQA, tiny model, 2 CPU cores", baseline=baseline)
     main = next(iter(results["runs"]))
     examples = [{**ex, "image": img} for ex, img in zip(results["runs"][main]["examples"], images)]
     plot_examples(examples, out / "examples.png")

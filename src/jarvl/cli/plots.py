@@ -17,13 +17,23 @@ def _plt():
     return plt
 
 
-def plot_curves(curves: dict[str, list[dict[str, Any]]], path: str | Path, *, x: str = "elapsed_s", title: str = "") -> Path:
-    """Validation accuracy against ``x`` (``elapsed_s`` or ``samples``), one line per run name."""
+def plot_curves(
+    curves: dict[str, list[dict[str, Any]]],
+    path: str | Path,
+    *,
+    x: str = "elapsed_s",
+    title: str = "",
+    baseline: tuple[str, float] | None = None,
+) -> Path:
+    """Validation accuracy against ``x`` (``elapsed_s`` or ``samples``), one line per run name;
+    ``baseline`` (label, accuracy in [0, 1]) a horizontal line (the text-only prior)."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for name, evals in curves.items():
         xs = [e[x] / (60 if x == "elapsed_s" else 1) for e in evals]
         ax.plot(xs, [100 * e["accuracy"] for e in evals], marker="o", label=name)
+    if baseline is not None:
+        ax.axhline(100 * baseline[1], color="grey", ls="--", lw=1, label=f"{baseline[0]} ({100 * baseline[1]:.1f}%)")
     ax.set_xlabel("training time (minutes)" if x == "elapsed_s" else "training samples")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title(title)
