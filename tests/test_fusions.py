@@ -200,3 +200,50 @@ def test_auto_gate_init_opens_gates_from_scratch_and_not_beside_a_pretrained_tow
     gates = [float(m.gate.detach()) for m in model.modules() if type(m).__name__ == "TanhGate"]
     assert gates and all(g == 1.0 for g in gates)
     assert model.cfg.fusion.gate_init is None  # the saved config keeps "auto"; it resolves the same on load
+
+
+def test_match_where_reads_the_attention_weighted_position_of_the_context():
+    from jarvl.blocks.layers import grid_positions
+
+    torch.manual_seed(0)
+    pos = grid_positions(9)  # a 3 x 3 grid, row-major (x, y) in [-1, 1]
+    assert pos[0].tolist() == [-1.0, -1.0] and pos[5].tolist() == [1.0, 0.0] and pos[8].tolist() == [1.0, 1.0]
+    block = GatedCrossAttention(D, H, gate_init=1.0, match_scores=True, match_count=True, match_where=True)
+    assert block.score.in_features == 4 * H
+    a = block.attn
+    x, ctx = torch.randn(2, 3, D), torch.randn(2, 9, D)
+    q = a._split(a.q(x))
+    keys = a._split(a.kv(ctx).chunk(2, dim=-1)[0])
+    weights = ((q @ keys.transpose(-2, -1)) / (D // H) ** 0.5).softmax(-1)  # (B, h, T, S)
+    expected = (weights @ pos).permute(0, 2, 1, 3)  # (B, T, h, 2)
+    for diagnostic in (False, True):
+        _, _, scores = a.with_match_scores(x, ctx, count=True, positions=pos, return_attn=diagnostic)
+        assert scores.shape == (2, 3, 4 * H)
+        torch.testing.assert_close(scores[..., 2 * H : 3 * H], expected[..., 0], atol=1e-5, rtol=1e-5)  # x per head
+        torch.testing.assert_close(scores[..., 3 * H :], expected[..., 1], atol=1e-5, rtol=1e-5)  # y per head
+    plain, _, _ = a.with_match_scores(x, ctx, count=True)
+    where, _, _ = a.with_match_scores(x, ctx, count=True, positions=pos)
+    torch.testing.assert_close(plain, where)  # the attention output itself is unchanged
+    with pytest.raises(ValueError, match="match_where needs the context tokens' positions"):
+        block(x, ctx)
+    with pytest.raises(ValueError, match="square grid"):
+        grid_positions(10)
+
+
+def test_match_where_in_jar_trains_and_needs_image_tokens():
+    from jarvl.models.model import JARVLModel
+    from jarvl.models.presets import get_preset
+
+    cfg = get_preset("tiny", "jar")
+    cfg.fusion.match_scores = cfg.fusion.match_where = True
+    with pytest.raises(
+        ValueError, match="fusion.match_where needs fusion.match_scores: true and fusion.name=jar with image_context=tokens"
+    ):
+        cfg.validate()
+    cfg.fusion.image_context = "tokens"
+    model = JARVLModel(cfg.validate())
+    from conftest import random_batch
+
+    out = model(*random_batch(cfg))
+    out.loss.backward()
+    assert model.fusion.fuse[0].score.weight.grad[:, -2 * cfg.heads :].abs().sum() > 0  # the position read-out is used

@@ -113,6 +113,9 @@ class FusionConfig:
     # With match_scores: also read out, per head, log sum_j exp(s_j - max), about log k when k keys
     # match equally well (a count that softmax normalises away).
     match_count: bool = False
+    # With match_scores: also read out, per head, the attention-weighted mean (x, y) of the image
+    # tokens (a soft argmax: where the matched object is). jar with image_context: tokens only.
+    match_where: bool = False
     # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
@@ -238,6 +241,11 @@ class ModelConfig:
             problems.append("fusion.num_tokens and fusion.iterations must be >= 1, fusion.layers >= 0")
         if self.fusion.match_count and not self.fusion.match_scores:
             problems.append("fusion.match_count needs fusion.match_scores: true")
+        if self.fusion.match_where and not (self.fusion.match_scores and referring_fits(self.fusion)):
+            problems.append(
+                "fusion.match_where needs fusion.match_scores: true and fusion.name=jar with image_context=tokens "
+                f"(got {self.fusion.name}, match_scores={self.fusion.match_scores}, image_context={self.fusion.image_context})"
+            )
         for name, tower in (("vision", v), ("text", self.text)):
             try:
                 trainable = freeze_layers(tower.freeze)

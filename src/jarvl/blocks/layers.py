@@ -78,18 +78,25 @@ class Attention(nn.Module):
         key_mask: torch.Tensor | None = None,
         return_attn: bool = False,
         count: bool = False,
+        positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Cross-attention that also returns, per query and head, what softmax normalises away.
 
         x float[B, T, D], context float[B, S, Dc] -> (output float[B, T, D], attention float[B, T, S]
-        averaged over heads or None, scores float[B, T, heads] or, with ``count``, float[B, T, 2 heads]).
+        averaged over heads or None, scores float[B, T, heads x (1 + count + P)]).
         The scores are each query's best logit (how well the best key matches) and, with ``count``,
         logsumexp - max = log sum_j exp(s_j - max) (about log k when k keys match equally well: how
-        many matched). No SDPA kernel returns them: ``match_attention`` computes them in one pass with
-        a closed-form backward (the explicit ops below run only for ``return_attn``, diagnostics).
+        many matched). With ``positions`` float[S, P] (each context token's coordinates) also the
+        attention-weighted mean position per head: where the attended keys are (a soft argmax),
+        computed as P extra value channels. No SDPA kernel returns them: ``match_attention``
+        computes them in one pass with a closed-form backward (the explicit ops below run only for
+        ``return_attn``, diagnostics).
         """
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
+        hs = v.shape[-1]
+        if positions is not None:  # (S, P) -> P more value channels per head
+            v = torch.cat([v, positions.to(v.dtype).expand(*v.shape[:2], *positions.shape)], dim=-1)
         mask = key_padding_bias(key_mask)
         weights = None
         if return_attn:
@@ -100,13 +107,26 @@ class Attention(nn.Module):
             spread = torch.logsumexp(scores - best.unsqueeze(-1), dim=-1)
         else:
             out, best, spread = match_attention(q, k, v, mask)
+        reads = [best, spread] if count else [best]  # each (B, h, T)
+        if positions is not None:
+            where = out[..., hs:]  # (B, h, T, P)
+            out = out[..., :hs]
+            reads += list(where.unbind(-1))
         out = out.transpose(1, 2).reshape(x.shape)
-        if count:
-            best = torch.cat([best, spread], dim=1)  # (B, 2h, T)
-        best = best.transpose(1, 2)  # (B, T, h or 2h)
+        best = torch.cat(reads, dim=1).transpose(1, 2)  # (B, T, h x reads)
         if key_mask is not None:
             best = best.masked_fill(~key_mask.any(-1)[:, None, None], 0.0)  # no valid key: no match
         return self.out(out), (None if weights is None else weights.mean(dim=1)), best
+
+
+def grid_positions(tokens: int, device: torch.device | None = None) -> torch.Tensor:
+    """float[tokens, 2]: (x, y) in [-1, 1] of each cell of a square, row-major token grid."""
+    g = round(tokens**0.5)
+    if g * g != tokens:
+        raise ValueError(f"fusion.match_where needs a square grid of image tokens, got {tokens}")
+    axis = torch.linspace(-1.0, 1.0, g, device=device) if g > 1 else torch.zeros(1, device=device)
+    ys, xs = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], dim=-1)
 
 
 def _logits(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor | None, causal: bool) -> torch.Tensor:

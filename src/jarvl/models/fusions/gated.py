@@ -21,11 +21,22 @@ class GatedCrossAttention(nn.Module):
     between a text latent and an image token; softmax weights sum to one whether or not anything
     matches, so without this read-out "is there a blue triangle?" has no first-order signal.
     ``match_count`` adds, per head, the softmax normaliser relative to that best logit (about log k
-    when k keys match: "how many red objects?"), so ``score`` maps 2 x heads -> D.
+    when k keys match: "how many red objects?"), so ``score`` maps 2 x heads -> D. ``match_where``
+    adds, per head, the attention-weighted mean (x, y) of the context tokens (``positions``, given
+    to ``forward``): where the matched object is, first-order ("is the red circle left of the blue
+    square?" compares two such read-outs), 2 x heads more inputs to ``score``.
     """
 
     def __init__(
-        self, dim: int, heads: int, mlp_ratio: float = 4.0, gate_init: float = 0.0, *, match_scores: bool = False, match_count: bool = False
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        gate_init: float = 0.0,
+        *,
+        match_scores: bool = False,
+        match_count: bool = False,
+        match_where: bool = False,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
@@ -33,22 +44,38 @@ class GatedCrossAttention(nn.Module):
         self.attn = Attention(dim, heads)
         if match_count and not match_scores:
             raise ValueError("match_count needs match_scores")
-        self.match_count = match_count
-        self.score = nn.Linear(2 * heads if match_count else heads, dim) if match_scores else None
+        if match_where and not match_scores:
+            raise ValueError("match_where needs match_scores")
+        self.match_count, self.match_where = match_count, match_where
+        self.score = nn.Linear(heads * (1 + match_count + 2 * match_where), dim) if match_scores else None
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
         self.beta = TanhGate(gate_init)
 
     def forward(
-        self, t: torch.Tensor, f: torch.Tensor, f_mask: torch.Tensor | None = None, *, return_attn: bool = False
+        self,
+        t: torch.Tensor,
+        f: torch.Tensor,
+        f_mask: torch.Tensor | None = None,
+        *,
+        return_attn: bool = False,
+        positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None)."""
+        """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None).
+        ``positions`` float[S, 2]: the context tokens' (x, y), needed with ``match_where``."""
         t = self.norm_t(t)
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
         else:
+            if self.match_where and positions is None:
+                raise ValueError("match_where needs the context tokens' positions")
             cross, attn, best = self.attn.with_match_scores(
-                t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn, count=self.match_count
+                t,
+                self.norm_f(f),
+                key_mask=f_mask,
+                return_attn=return_attn,
+                count=self.match_count,
+                positions=positions if self.match_where else None,
             )
             cross = cross + self.score(best)
         p = t + self.alpha(cross)

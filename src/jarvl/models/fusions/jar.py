@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from jarvl.blocks.config import FusionConfig
+from jarvl.blocks.layers import grid_positions
 from jarvl.models.fusions.base import Fusion, FusionOutput, layer_stacks, register_fusion, rows_for_texts
 from jarvl.models.fusions.gated import GatedCrossAttention
 from jarvl.models.fusions.resamplers import build_resampler
@@ -25,7 +26,7 @@ class JARFusion(Fusion):
     With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
     resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
     text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
-    ``cfg.match_count``) add the match read-outs to Eq. 3 (GatedCrossAttention). With ``referring``
+    ``cfg.match_count``, ``cfg.match_where``) add the match read-outs to Eq. 3 (GatedCrossAttention). With ``referring``
     set (and image tokens as context) the output's ``referring`` holds the first layer's logit of
     every text latent with every image token (``GatedCrossAttention.cell_logits``).
     """
@@ -37,7 +38,9 @@ class JARFusion(Fusion):
         self.image_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.image_context == "latents" else None
         self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.text_context == "latents" else None
         self.fuse = nn.ModuleList(
-            GatedCrossAttention(width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores, match_count=cfg.match_count)
+            GatedCrossAttention(
+                width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores, match_count=cfg.match_count, match_where=cfg.match_where
+            )
             for _ in range(cfg.iterations)
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)
@@ -73,10 +76,11 @@ class JARFusion(Fusion):
         referring = self.fuse[0].cell_logits(t_n, f_n) if self.referring and self.image_resampler is None else None
         t = t_n
         fused = t_n
+        where = grid_positions(f_n.shape[1], f_n.device) if self.cfg.match_where else None  # (M, 2): the image grid
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
             if i > 0:
                 t = self._combine(t_n, fused, i - 1)
-            fused, attn = fuse(t, f_n, return_attn=self.return_attn)
+            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where)
             for layer in layers:
                 fused = layer(fused, mask)
             if attn is not None:
