@@ -17,7 +17,7 @@ from jarvl.data.synthetic.claims import Item
 from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.followup import followup_question
-from jarvl.data.synthetic.oracle import question_phrases, question_referents
+from jarvl.data.synthetic.oracle import phrase_spans, question_referents
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
 from jarvl.data.synthetic.vqa import make_vqa
@@ -127,8 +127,9 @@ class SyntheticDataset:
         }
         if self.task == "vqa":
             meta["referents"] = question_referents(it.scene, it.prompt)
-            phrases = question_phrases(it.scene, it.prompt)
-            meta["phrases"] = None if phrases is None else [[start, end, found] for start, end, found in phrases]
+            # the phrases of a well-posed question (the referents' match already said so)
+            spans = None if meta["referents"] is None else phrase_spans(it.scene, it.prompt)
+            meta["phrases"] = None if spans is None else [[start, end, found] for start, end, found in spans]
         return Sample(
             prompt=it.prompt,
             target=it.target,

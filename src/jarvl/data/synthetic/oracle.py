@@ -199,8 +199,11 @@ def question_phrases(scene: Scene, question: str) -> list[tuple[int, int, list[i
     their boxes). An empty list of indices: the phrase names nothing in the scene ("is there a green
     circle?" when the answer is no). None if ill-posed (``question_referents`` is None).
     """
-    if question_referents(scene, question) is None:
-        return None
+    return None if question_referents(scene, question) is None else phrase_spans(scene, question)
+
+
+def phrase_spans(scene: Scene, question: str) -> list[tuple[int, int, list[int]]]:
+    """``question_phrases`` for a question already known to be well-posed (its referents not None)."""
     lead = len(question) - len(question.lstrip())
     text = question.strip().lower()[:-1]
     for pattern, groups in _PHRASES:
