@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -16,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from jarvl.blocks.config import ModelConfig, without_unfit_referring
+from jarvl.checkpoint_layout import checkpoint_path
 from jarvl.data.loader import make_loader
 from jarvl.data.registry import DatasetSpec, open_dataset
 from jarvl.evaluation.predict import AnswerTally, exact_match_report, predict_all
+from jarvl.inference import Predictor
 from jarvl.profiling import profile_model
 from jarvl.train.config import ExperimentConfig, experiment_dict, shipped_recipe
+from jarvl.train.launch import auto_ranks, fit_on_ranks
 from jarvl.train.logger import read_metrics
-from jarvl.train.trainer import Trainer
 
 
 @dataclass
@@ -35,6 +38,7 @@ class DemoOptions:
     compare: bool = False
     test_size: int = 2000
     seed: int = 0
+    ranks: int = 0  # DDP ranks on the CPU cores (0: one per core, each with >= 32 samples of the batch)
     overrides: list[str] = field(default_factory=list)
 
 
@@ -50,8 +54,17 @@ def recipe_model(fusion: str) -> ModelConfig:
     return without_unfit_referring(model).validate()
 
 
-def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[int, float]:
-    """Time a few training steps; return (max_steps that fill ``minutes``, samples/s measured)."""
+def place_ranks(cfg: ExperimentConfig, ranks: int) -> int:
+    """The ranks to train on (``ranks``, or ``auto_ranks`` when 0) and, unless the recipe sets
+    ``run.threads``, the cores shared out between them (one thread each on 2 cores)."""
+    ranks = ranks or auto_ranks(cfg.data.batch_size)
+    if not cfg.run.threads:
+        cfg.run.threads = max(1, (os.cpu_count() or 1) // ranks)
+    return ranks
+
+
+def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float, ranks: int = 1) -> tuple[int, float]:
+    """Time a few training steps on ``ranks`` processes; return (max_steps that fill ``minutes``, samples/s measured)."""
     probe = copy.deepcopy(cfg)  # a copy: the probe's settings must not leak into the real run
     probe.data.val = []
     probe.run.max_steps, probe.run.progress, probe.run.log_every = 14, False, 1
@@ -59,7 +72,7 @@ def calibrate_steps(cfg: ExperimentConfig, out: Path, minutes: float) -> tuple[i
     probe.run.eval_every = probe.run.checkpoint_every = 0
     tmp = out / "calibration"
     shutil.rmtree(tmp, ignore_errors=True)
-    Trainer(probe, tmp).fit()
+    fit_on_ranks(probe, tmp, ranks)
     rows = read_metrics(tmp, "train")[4:]  # the first steps pay for warm-up of the loader and allocator
     shutil.rmtree(tmp, ignore_errors=True)
     rate = sum(r["samples_per_s"] for r in rows) / len(rows)
@@ -73,9 +86,11 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     cfg = recipe(opts.overrides + [f"run.seed={opts.seed}", f"run.max_minutes={opts.minutes}"])
-    steps, rate = calibrate_steps(cfg, out, opts.minutes)
+    ranks = place_ranks(cfg, opts.ranks)
+    steps, rate = calibrate_steps(cfg, out, opts.minutes, ranks)
     cfg.run.max_steps = steps
-    log(f"measured {rate:.0f} training samples/s: {steps} steps of {cfg.data.batch_size} fill {opts.minutes:g} minutes")
+    on = f" on {ranks} DDP ranks x {cfg.run.threads} thread(s)" if ranks > 1 else ""
+    log(f"measured {rate:.0f} training samples/s{on}: {steps} steps of {cfg.data.batch_size} fill {opts.minutes:g} minutes")
     runs = {cfg.model.fusion.name: cfg}
     if opts.compare:
         other = copy.deepcopy(cfg)
@@ -88,10 +103,14 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
             run_cfg.run.max_minutes = 0.0
             run_cfg.run.max_steps = results["runs"][next(iter(runs))]["steps"]
         log(f"training {name} ({run_cfg.model.preset}) ...")
-        trainer = Trainer(run_cfg, out / name, overwrite=True, batch_hooks=[tally] if i == 0 else [])  # a rerun replaces its runs
-        summary = trainer.fit()
-        test, test_images = evaluate_split(trainer, "test", opts.test_size)
-        comp, _ = evaluate_split(trainer, "comp", opts.test_size)
+        summary, hooks = fit_on_ranks(
+            run_cfg, out / name, ranks, overwrite=True, batch_hooks=[AnswerTally()] if i == 0 else []
+        )  # a rerun replaces its runs
+        for rank_hooks in hooks if i == 0 else []:
+            tally.merge(rank_hooks[0])
+        predictor = Predictor(checkpoint_path(out / name, "last"))  # the weights the run ended with
+        test, test_images = evaluate_split(predictor, run_cfg, "test", opts.test_size)
+        comp, _ = evaluate_split(predictor, run_cfg, "comp", opts.test_size)
         if i == 0:
             images = test_images
         results["runs"][name] = {
@@ -101,7 +120,9 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
             "samples_per_s": summary["samples"] / max(1e-9, summary["elapsed_s"]),
             "test": strip(test),
             "comp": strip(comp),
-            "curve": trainer.state["evals"],
+            "ranks": ranks,
+            "threads_per_rank": run_cfg.run.threads,
+            "curve": [{k: v for k, v in row.items() if k != "kind"} for row in read_metrics(out / name, "eval")],
             "examples": test["records"][:8],
         }
         if i == 0:
@@ -124,15 +145,13 @@ def strip(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "records"}
 
 
-def evaluate_split(trainer: Trainer, split: str, n: int, shown: int = 8) -> tuple[dict[str, Any], list]:
-    """Exact match of the trained model on ``n`` records of a synthetic split (test or comp),
-    and the images of the first ``shown`` records (same scene settings as the training data)."""
-    scenes = DatasetSpec.parse(trainer.cfg.data.val[0]).without_options("n").options  # the held-out splits share the validation scenes
+def evaluate_split(predictor: Predictor, cfg: ExperimentConfig, split: str, n: int, shown: int = 8) -> tuple[dict[str, Any], list]:
+    """Exact match of a trained model on ``n`` records of a synthetic split (test or comp),
+    and the images of the first ``shown`` records (the scene settings of ``cfg``'s validation data)."""
+    scenes = DatasetSpec.parse(cfg.data.val[0]).without_options("n").options  # the held-out splits share the validation scenes
     data = open_dataset(DatasetSpec("synthetic", "vqa", split, {"n": str(n), **scenes}))
     batches = [list(range(i, min(i + 250, n))) for i in range(0, n, 250)]
-    trainer.model.eval()
-    records = predict_all(trainer.predict_fn(), make_loader(data, batches, trainer.collate))
-    trainer.model.train()
+    records = predict_all(predictor.predict_batch, make_loader(data, batches, predictor.collate))
     return {**exact_match_report(records), "records": records}, [data[i].image for i in range(shown)]
 
 

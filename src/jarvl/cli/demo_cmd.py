@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", action="store_true", help="also train concat on the same number of samples; both curves on the plot")
     p.add_argument("--test-size", type=int_in(1), default=2000, help="held-out questions scored (default 2000)")
     p.add_argument("--seed", type=SEED, default=0)
+    p.add_argument(
+        "--ranks",
+        type=int_in(0, 256),
+        default=0,
+        help="DDP processes on the CPU, each with its share of the batch and of the cores "
+        "(default 0: one per core while each keeps >= 32 samples, so 2 on 2 cores; 1: one process)",
+    )
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override the recipe (dotted keys)")
     p.set_defaults(func=run)
 
@@ -42,7 +49,13 @@ def run(args: argparse.Namespace) -> int:
 
     results = run_demo(
         DemoOptions(
-            out=Path(args.out), minutes=args.minutes, compare=args.compare, test_size=args.test_size, seed=args.seed, overrides=args.set
+            out=Path(args.out),
+            minutes=args.minutes,
+            compare=args.compare,
+            test_size=args.test_size,
+            seed=args.seed,
+            ranks=args.ranks,
+            overrides=args.set,
         )
     )
     print_report(results, Path(args.out))

@@ -68,6 +68,11 @@ class AnswerTally:
         """Count one training (prompt, target) pair."""
         self.by_prompt[normalize_answer(prompt)][target] += 1
 
+    def merge(self, other: AnswerTally) -> None:
+        """Add ``other``'s counts (another rank's share of the training batches)."""
+        for prompt, counts in other.by_prompt.items():
+            self.by_prompt[prompt].update(counts)
+
     def __call__(self, batch: Any) -> None:
         """Count every kept sample of a collated batch."""
         for s in batch.samples:
