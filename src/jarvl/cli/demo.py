@@ -103,11 +103,11 @@ def run_demo(opts: DemoOptions, log=print) -> dict[str, Any]:
             run_cfg.run.max_minutes = 0.0
             run_cfg.run.max_steps = results["runs"][next(iter(runs))]["steps"]
         log(f"training {name} ({run_cfg.model.preset}) ...")
-        summary, hooks = fit_on_ranks(
-            run_cfg, out / name, ranks, overwrite=True, batch_hooks=[AnswerTally()] if i == 0 else []
-        )  # a rerun replaces its runs
-        for rank_hooks in hooks if i == 0 else []:
-            tally.merge(rank_hooks[0])
+        # A rerun replaces its runs; each rank counts its own share of JAR's batches, merged here.
+        summary, rank_hooks = fit_on_ranks(run_cfg, out / name, ranks, overwrite=True, batch_hooks=[AnswerTally()] if i == 0 else [])
+        if i == 0:
+            for (rank_tally,) in rank_hooks:
+                tally.merge(rank_tally)
         predictor = Predictor(checkpoint_path(out / name, "last"))  # the weights the run ended with
         test, test_images = evaluate_split(predictor, run_cfg, "test", opts.test_size)
         comp, _ = evaluate_split(predictor, run_cfg, "comp", opts.test_size)
