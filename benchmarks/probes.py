@@ -12,12 +12,19 @@ scored on ``--held-out`` others, for these targets:
 
 Chance is the held-out share of the most common training class.
 
+With ``fusion.match_where`` on, also the **where probe**: for every question word inside a phrase that
+names objects (``meta["phrases"]``), the position the first gated cross-attention reads out for it
+(the attention-weighted mean (x, y) of the image tokens, per head) against its objects' cells, as
+Pearson r per head and axis: whether each referent's position is in its own words' tokens (the
+two-object spatial diagnosis, ``results/spatial_two_objects.md``).
+
     python benchmarks/probes.py --checkpoint runs/demo [--data "synthetic:vqa:test?n=6000"] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 from collections import Counter
@@ -29,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import write_results  # noqa: E402
 
+from jarvl.blocks.layers import grid_positions  # noqa: E402
 from jarvl.data.registry import open_dataset  # noqa: E402
 from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES  # noqa: E402
-from jarvl.inference import Predictor  # noqa: E402
+from jarvl.inference import Predictor, make_collator  # noqa: E402
 
 SLOTS = {"color": tuple(COLORS), "shape": SHAPES, "size": SIZES}
 STAGES = ("image", "text", "fused")
@@ -96,6 +104,55 @@ def probe(x: torch.Tensor, y: list[str], fit: int, steps: int = 300) -> tuple[fl
     return acc, chance
 
 
+def where_correlations(reads: torch.Tensor, phrases: torch.Tensor, heads: int) -> dict[str, list[float]]:
+    """Pearson r per head of each phrase word's read-out position with its objects' mean cell position.
+
+    reads float[B, L, heads x k] (the input of the first gated cross-attention's ``score`` map; its last
+    2 x heads channels are the x then y read-outs), phrases float[B, L, M] (``Batch.phrases``: 1 = the
+    word's phrase names the cell's object) -> {"x": [r per head], "y": [...]}.
+    """
+    pos = grid_positions(phrases.shape[-1])  # (M, 2)
+    hit = phrases.clamp_min(0)
+    named = hit.sum(-1) > 0  # (B, L): words with a referent
+    target = (hit @ pos) / hit.sum(-1, keepdim=True).clamp_min(1)  # (B, L, 2)
+    out = {}
+    for axis, name in enumerate("xy"):
+        start = reads.shape[-1] - (2 - axis) * heads
+        got, want = reads[..., start : start + heads][named], target[..., axis][named]  # (K, h), (K,)
+        out[name] = [float(torch.corrcoef(torch.stack([got[:, h], want]))[0, 1]) for h in range(heads)]
+    return out
+
+
+def where_probe(pred: Predictor, ds, n: int, batch: int = 100) -> dict[str, list[float]] | None:
+    """``where_correlations`` over the first ``n`` records of ``ds``; None without ``fusion.match_where``."""
+    model = pred.model
+    if not model.cfg.fusion.match_where:
+        return None
+    cfg = copy.deepcopy(model.cfg)
+    cfg.referring.phrases = 1.0  # the phrase targets, whatever the run trained with
+    collate = make_collator(cfg, pred.tokenizer)
+    block = model.fusion.fuse[0]
+    seen: list[torch.Tensor] = []
+    hook = block.score.register_forward_hook(lambda mod, args, out: seen.append(args[0].detach()))
+    reads, phrases = [], []
+    try:
+        for start in range(0, n, batch):
+            b = collate([ds[i] for i in range(start, min(n, start + batch))]).to(pred.device)
+            if b.phrases is None:
+                return None
+            seen.clear()
+            with torch.no_grad():
+                model(*b.part(slice(0, len(b)))[:4])
+            reads.append(seen[0].float().cpu())
+            phrases.append(b.phrases.float().cpu())
+    finally:
+        hook.remove()
+    width = max(p.shape[1] for p in phrases)  # batches differ in text length: pad to the longest
+    reads = torch.cat([torch.nn.functional.pad(r, (0, 0, 0, width - r.shape[1])) for r in reads])
+    phrases = torch.cat([torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1]), value=-1.0) for p in phrases])
+    return where_correlations(reads, phrases, block.attn.heads)
+
+
 def main() -> None:
     """Parse the flags, fit every probe, write probes_<name>.md and .json."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -129,13 +186,21 @@ def main() -> None:
         got = {r["stage"]: r for r in rows if r["target"] == target}
         cells = " | ".join(f"{100 * got[s]['accuracy']:.1f}" for s in STAGES)
         table.append(f"| {target} | {100 * got[STAGES[0]]['chance']:.1f} | {cells} |")
+    where = where_probe(pred, ds, n)
+    if where is not None:
+        table += ["", "Where probe (Pearson r per head, phrase words' read-out position against their objects' cells):", ""]
+        table += ["| axis | " + " | ".join(f"head {h}" for h in range(len(where["x"]))) + " |", "|---|" + "---|" * len(where["x"])]
+        table += [f"| {axis} | " + " | ".join(f"{r:.3f}" for r in where[axis]) + " |" for axis in "xy"]
     md = (
         f"# Linear probes: {name}\n\nCheckpoint `{a.checkpoint}`, data `{a.data}`: fitted on {a.fit}, scored on "
         f"{a.held_out} held-out records; mean over tokens at each stage. An answer near chance while the "
         "question's words and the scene's attributes read well means the comparison is not computed.\n\n" + "\n".join(table) + "\n"
     )
     write_results(
-        a.out, f"probes_{name}", {"checkpoint": str(a.checkpoint), "data": a.data, "fit": a.fit, "held_out": a.held_out, "rows": rows}, md
+        a.out,
+        f"probes_{name}",
+        {"checkpoint": str(a.checkpoint), "data": a.data, "fit": a.fit, "held_out": a.held_out, "rows": rows, "where": where},
+        md,
     )
     print(md)
 
