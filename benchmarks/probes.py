@@ -124,7 +124,8 @@ def where_correlations(reads: torch.Tensor, phrases: torch.Tensor, heads: int) -
 
 
 def where_probe(pred: Predictor, ds, n: int, batch: int = 100) -> dict[str, list[float]] | None:
-    """``where_correlations`` over the first ``n`` records of ``ds``; None without ``fusion.match_where``."""
+    """``where_correlations`` over the first ``n`` records of ``ds``; None without ``fusion.match_where``
+    or when no record names objects."""
     model = pred.model
     if not model.cfg.fusion.match_where:
         return None
@@ -138,15 +139,17 @@ def where_probe(pred: Predictor, ds, n: int, batch: int = 100) -> dict[str, list
     try:
         for start in range(0, n, batch):
             b = collate([ds[i] for i in range(start, min(n, start + batch))]).to(pred.device)
-            if b.phrases is None:
-                return None
+            if b.phrases is None:  # every record of the batch skipped
+                continue
             seen.clear()
             with torch.no_grad():
-                model(*b.part(slice(0, len(b)))[:4])
+                model.encode(b.images, b.text_ids, b.text_mask)  # the fusion alone: the hook reads fuse[0]
             reads.append(seen[0].float().cpu())
             phrases.append(b.phrases.float().cpu())
     finally:
         hook.remove()
+    if not any((p == 1).any() for p in phrases):
+        return None  # the data names no objects (no meta["phrases"])
     width = max(p.shape[1] for p in phrases)  # batches differ in text length: pad to the longest
     reads = torch.cat([torch.nn.functional.pad(r, (0, 0, 0, width - r.shape[1])) for r in reads])
     phrases = torch.cat([torch.nn.functional.pad(p, (0, 0, 0, width - p.shape[1]), value=-1.0) for p in phrases])
