@@ -224,10 +224,56 @@ def test_match_where_reads_the_attention_weighted_position_of_the_context():
     plain, _, _ = a.with_match_scores(x, ctx, count=True)
     where, _, _ = a.with_match_scores(x, ctx, count=True, positions=pos)
     torch.testing.assert_close(plain, where)  # the attention output itself is unchanged
-    with pytest.raises(ValueError, match="match_where needs the context tokens' positions"):
+    with pytest.raises(ValueError, match="match_where and position_queries need the context tokens' positions"):
         block(x, ctx)
     with pytest.raises(ValueError, match="square grid"):
         grid_positions(10)
+
+
+def test_position_queries_add_a_query_dependent_position_bias_to_every_logit():
+    from jarvl.blocks.layers import grid_positions, with_position_bias
+
+    torch.manual_seed(0)
+    pos = grid_positions(9)
+    block = GatedCrossAttention(D, H, gate_init=1.0, match_scores=True, match_count=True, position_queries=True)
+    assert block.where_q.shape == (2 * H, D) and not block.where_q.any()  # zero at init
+    x, ctx = torch.randn(2, 3, D), torch.randn(2, 9, D)
+    plain = GatedCrossAttention(D, H, gate_init=1.0, match_scores=True, match_count=True)
+    plain.load_state_dict({k: v for k, v in block.state_dict().items() if k != "where_q"})
+    torch.testing.assert_close(block(x, ctx, positions=pos)[0], plain(x, ctx)[0])  # zero bias: the plain block
+    with torch.no_grad():
+        block.where_q.normal_()
+    a, t = block.attn, block.norm_t(x)
+    q, keys = a._split(a.q(t)), a._split(a.kv(block.norm_f(ctx)).chunk(2, dim=-1)[0])
+    query = (t @ block.where_q.T).view(2, 3, H, 2).transpose(1, 2)  # (B, h, T, 2)
+    expected = (q @ keys.transpose(-2, -1)) / (D // H) ** 0.5 + query @ pos.T  # (B, h, T, S)
+    q2, k2 = with_position_bias(q, keys, query, pos)
+    torch.testing.assert_close((q2 @ k2.transpose(-2, -1)) / q2.shape[-1] ** 0.5, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(block.cell_logits(x, ctx, pos), expected.mean(1), atol=1e-5, rtol=1e-5)
+    for diagnostic in (False, True):  # the fused kernel and the explicit ops agree, best logit included
+        _, _, scores = a.with_match_scores(t, block.norm_f(ctx), count=True, position_bias=(query, pos), return_attn=diagnostic)
+        torch.testing.assert_close(scores[..., :H], expected.amax(-1).transpose(1, 2), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="need the context tokens' positions"):
+        block(x, ctx)
+    with pytest.raises(ValueError, match="position_queries needs match_scores"):
+        GatedCrossAttention(D, H, position_queries=True)
+
+
+def test_position_queries_in_jar_train_and_need_image_tokens():
+    from conftest import random_batch
+
+    from jarvl.models.model import JARVLModel
+    from jarvl.models.presets import get_preset
+
+    cfg = get_preset("tiny", "jar")
+    cfg.fusion.match_scores = cfg.fusion.position_queries = True
+    with pytest.raises(ValueError, match="fusion.position_queries needs fusion.match_scores: true"):
+        cfg.validate()
+    cfg.fusion.image_context = "tokens"
+    model = JARVLModel(cfg.validate())
+    assert not model.fusion.fuse[0].where_q.any()  # the model's init keeps the zero start
+    model(*random_batch(cfg)).loss.backward()
+    assert model.fusion.fuse[0].where_q.grad.abs().sum() > 0  # the bias is on the answer's gradient path
 
 
 def test_match_where_in_jar_trains_and_needs_image_tokens():

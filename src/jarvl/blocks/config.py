@@ -116,6 +116,12 @@ class FusionConfig:
     # With match_scores: also read out, per head, the attention-weighted mean (x, y) of the image
     # tokens (a soft argmax: where the matched object is). jar with image_context: tokens only.
     match_where: bool = False
+    # With match_scores: each query also asks *where* (Conditional DETR's spatial query, arXiv
+    # 2108.06152): a learned 2-vector per head from the query, dotted with each image token's grid
+    # (x, y), is added to the attention logits, so "the object left of ..." can prefer the left cells
+    # first-order instead of through positions entangled in the content keys. Zero at init (the model
+    # starts as without it). jar with image_context: tokens only.
+    position_queries: bool = False
     # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
@@ -244,6 +250,11 @@ class ModelConfig:
         if self.fusion.match_where and not (self.fusion.match_scores and referring_fits(self.fusion)):
             problems.append(
                 "fusion.match_where needs fusion.match_scores: true and fusion.name=jar with image_context=tokens "
+                f"(got {self.fusion.name}, match_scores={self.fusion.match_scores}, image_context={self.fusion.image_context})"
+            )
+        if self.fusion.position_queries and not (self.fusion.match_scores and referring_fits(self.fusion)):
+            problems.append(
+                "fusion.position_queries needs fusion.match_scores: true and fusion.name=jar with image_context=tokens "
                 f"(got {self.fusion.name}, match_scores={self.fusion.match_scores}, image_context={self.fusion.image_context})"
             )
         for name, tower in (("vision", v), ("text", self.text)):

@@ -79,6 +79,7 @@ class Attention(nn.Module):
         return_attn: bool = False,
         count: bool = False,
         positions: torch.Tensor | None = None,
+        position_bias: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Cross-attention that also returns, per query and head, what softmax normalises away.
 
@@ -88,13 +89,17 @@ class Attention(nn.Module):
         logsumexp - max = log sum_j exp(s_j - max) (about log k when k keys match equally well: how
         many matched). With ``positions`` float[S, P] (each context token's coordinates) also the
         attention-weighted mean position per head: where the attended keys are (a soft argmax),
-        computed as P extra value channels. No SDPA kernel returns them: ``match_attention``
+        computed as P extra value channels. ``position_bias`` (query float[B, h, T, P], key float[S, P])
+        adds their dot product to every logit (``with_position_bias``), the best logit included.
+        No SDPA kernel returns them: ``match_attention``
         computes them in one pass with a closed-form backward (the explicit ops below run only for
         ``return_attn``, diagnostics).
         """
         q = self._split(self.q(x))
         k, v = (self._split(t) for t in self.kv(context).chunk(2, dim=-1))
         hs = v.shape[-1]
+        if position_bias is not None:
+            q, k = with_position_bias(q, k, *position_bias)
         if positions is not None:  # (S, P) -> P more value channels per head
             v = torch.cat([v, positions.to(v.dtype).expand(*v.shape[:2], *positions.shape)], dim=-1)
         mask = key_padding_bias(key_mask)
@@ -119,11 +124,25 @@ class Attention(nn.Module):
         return self.out(out), (None if weights is None else weights.mean(dim=1)), best
 
 
+def with_position_bias(
+    q: torch.Tensor, k: torch.Tensor, query_pos: torch.Tensor, key_pos: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """q float[B, h, T, hs], k float[B, h, S, hs], query_pos float[B, h, T, P], key_pos float[S, P] ->
+    (q', k') with P more channels each, such that q' k'^T / sqrt(hs + P) = q k^T / sqrt(hs) +
+    query_pos key_pos^T: a query-dependent position bias that any attention kernel scaling by its
+    head size computes exactly (Conditional DETR's spatial query, arXiv 2108.06152)."""
+    hs, p = q.shape[-1], key_pos.shape[-1]
+    e = hs + p
+    q = torch.cat([q * (e / hs) ** 0.5, query_pos.to(q.dtype) * e**0.5], dim=-1)
+    k = torch.cat([k, key_pos.to(k.dtype).expand(*k.shape[:2], *key_pos.shape)], dim=-1)
+    return q, k
+
+
 def grid_positions(tokens: int, device: torch.device | None = None) -> torch.Tensor:
     """float[tokens, 2]: (x, y) in [-1, 1] of each cell of a square, row-major token grid."""
     g = round(tokens**0.5)
     if g * g != tokens:
-        raise ValueError(f"fusion.match_where needs a square grid of image tokens, got {tokens}")
+        raise ValueError(f"fusion.match_where and position_queries need a square grid of image tokens, got {tokens}")
     axis = torch.linspace(-1.0, 1.0, g, device=device) if g > 1 else torch.zeros(1, device=device)
     ys, xs = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([xs.flatten(), ys.flatten()], dim=-1)

@@ -24,7 +24,11 @@ class GatedCrossAttention(nn.Module):
     when k keys match: "how many red objects?"), so ``score`` maps 2 x heads -> D. ``match_where``
     adds, per head, the attention-weighted mean (x, y) of the context tokens (``positions``, given
     to ``forward``): where the matched object is, first-order ("is the red circle left of the blue
-    square?" compares two such read-outs), 2 x heads more inputs to ``score``.
+    square?" compares two such read-outs), 2 x heads more inputs to ``score``. ``position_queries``
+    lets each query ask where: a linear map of the query to a 2-vector per head (``where_q``, zero at
+    init) whose dot product with each context token's (x, y) is added to its logit (Conditional
+    DETR's spatial query), so "the object left of ..." can prefer the left cells first-order; it
+    needs ``positions`` too, and ``cell_logits`` includes it.
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class GatedCrossAttention(nn.Module):
         match_scores: bool = False,
         match_count: bool = False,
         match_where: bool = False,
+        position_queries: bool = False,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
@@ -46,7 +51,11 @@ class GatedCrossAttention(nn.Module):
             raise ValueError("match_count needs match_scores")
         if match_where and not match_scores:
             raise ValueError("match_where needs match_scores")
+        if position_queries and not match_scores:
+            raise ValueError("position_queries needs match_scores")
         self.match_count, self.match_where = match_count, match_where
+        # A raw parameter, not an nn.Linear: the model's init (Xavier) must not overwrite the zero start.
+        self.where_q = nn.Parameter(torch.zeros(2 * heads, dim)) if position_queries else None
         self.score = nn.Linear(heads * (1 + match_count + 2 * match_where), dim) if match_scores else None
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
@@ -62,13 +71,14 @@ class GatedCrossAttention(nn.Module):
         positions: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None).
-        ``positions`` float[S, 2]: the context tokens' (x, y), needed with ``match_where``."""
+        ``positions`` float[S, 2]: the context tokens' (x, y), needed with ``match_where`` and
+        ``position_queries``."""
         t = self.norm_t(t)
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
         else:
-            if self.match_where and positions is None:
-                raise ValueError("match_where needs the context tokens' positions")
+            if (self.match_where or self.where_q is not None) and positions is None:
+                raise ValueError("match_where and position_queries need the context tokens' positions")
             cross, attn, best = self.attn.with_match_scores(
                 t,
                 self.norm_f(f),
@@ -76,16 +86,34 @@ class GatedCrossAttention(nn.Module):
                 return_attn=return_attn,
                 count=self.match_count,
                 positions=positions if self.match_where else None,
+                position_bias=self._position_bias(t, positions),
             )
             cross = cross + self.score(best)
         p = t + self.alpha(cross)
         return p + self.beta(self.mlp(p)), attn
 
-    def cell_logits(self, t: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    def _position_bias(self, t: torch.Tensor, positions: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(query float[B, h, N, 2], key float[S, 2]) for ``with_position_bias``, or None without
+        ``position_queries``; t float[B, N, D] already normalised."""
+        if self.where_q is None:
+            return None
+        b, n, _ = t.shape
+        query = F.linear(t, self.where_q).view(b, n, self.attn.heads, -1).transpose(1, 2)  # (B, h, N, 2)
+        return query, positions
+
+    def cell_logits(self, t: torch.Tensor, f: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """The attention logit of every query with every context token, mean over heads: how well
         a text latent (a question word) matches an image token. t float[B, N, D], f float[B, S, D]
-        -> float[B, N, S]. The same q, k projections as ``forward``'s."""
+        -> float[B, N, S]. The same q, k projections (and position bias, given ``positions``
+        float[S, 2]) as ``forward``'s."""
         attn, d = self.attn, t.shape[-1]
-        q = attn._split(attn.q(self.norm_t(t)))  # (B, h, N, hs)
+        t = self.norm_t(t)
+        q = attn._split(attn.q(t))  # (B, h, N, hs)
         k = attn._split(F.linear(self.norm_f(f), attn.kv.weight[:d], attn.kv.bias[:d]))  # (B, h, S, hs)
-        return (q @ k.transpose(-2, -1)).mean(dim=1) * q.shape[-1] ** -0.5  # (B, N, S)
+        logits = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, N, S)
+        bias = self._position_bias(t, positions)
+        if bias is not None:
+            if positions is None:
+                raise ValueError("position_queries needs the context tokens' positions")
+            logits = logits + bias[0] @ positions.to(logits.dtype).T
+        return logits.mean(dim=1)  # (B, N, S)

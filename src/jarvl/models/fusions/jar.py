@@ -26,7 +26,8 @@ class JARFusion(Fusion):
     With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
     resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
     text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
-    ``cfg.match_count``, ``cfg.match_where``) add the match read-outs to Eq. 3 (GatedCrossAttention). With ``referring``
+    ``cfg.match_count``, ``cfg.match_where``) add the match read-outs to Eq. 3 and ``cfg.position_queries``
+    a query-dependent position bias to its logits (GatedCrossAttention). With ``referring``
     set (and image tokens as context) the output's ``referring`` holds the first layer's logit of
     every text latent with every image token (``GatedCrossAttention.cell_logits``).
     """
@@ -39,7 +40,14 @@ class JARFusion(Fusion):
         self.text_resampler = build_resampler(cfg.resampling, width, h, n, mlp_ratio) if cfg.text_context == "latents" else None
         self.fuse = nn.ModuleList(
             GatedCrossAttention(
-                width, h, mlp_ratio, cfg.gate_init, match_scores=cfg.match_scores, match_count=cfg.match_count, match_where=cfg.match_where
+                width,
+                h,
+                mlp_ratio,
+                cfg.gate_init,
+                match_scores=cfg.match_scores,
+                match_count=cfg.match_count,
+                match_where=cfg.match_where,
+                position_queries=cfg.position_queries,
             )
             for _ in range(cfg.iterations)
         )
@@ -73,10 +81,11 @@ class JARFusion(Fusion):
             mask = None
         # Referring (ReferringConfig): each text query's logit with each image token, from the first
         # fusion layer's own projections (image_context tokens: one score per image cell).
-        referring = self.fuse[0].cell_logits(t_n, f_n) if self.referring and self.image_resampler is None else None
+        positional = self.cfg.match_where or self.cfg.position_queries
+        where = grid_positions(f_n.shape[1], f_n.device) if positional else None  # (M, 2): the image grid
+        referring = self.fuse[0].cell_logits(t_n, f_n, where) if self.referring and self.image_resampler is None else None
         t = t_n
         fused = t_n
-        where = grid_positions(f_n.shape[1], f_n.device) if self.cfg.match_where else None  # (M, 2): the image grid
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
             if i > 0:
                 t = self._combine(t_n, fused, i - 1)
