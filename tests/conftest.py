@@ -14,6 +14,13 @@ from jarvl.models import ModelConfig, get_preset, list_fusions, list_presets  # 
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
+# Property tests judge correctness, not speed: on a loaded 2-core machine a model build can exceed
+# hypothesis's default 200 ms per example (test_config.test_round_trip did), so no deadline.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("jarvl", deadline=None)
+settings.load_profile("jarvl")
+
 # Large presets run at reduced depth (and paper-base at a smaller vocabulary) so every
 # preset x fusion test stays quick on 2 CPU cores; widths, heads and token counts are kept.
 REDUCED = {
