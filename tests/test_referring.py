@@ -263,3 +263,85 @@ def test_training_with_phrases_runs_and_predicts(tmp_path):
     Trainer(cfg, tmp_path / "run").fit()
     pred = Predictor(tmp_path / "run")
     assert isinstance(pred.answer(np.zeros((64, 64, 3), dtype=np.uint8), "are there more circles than squares?"), str)
+
+
+def test_role_targets_sign_the_two_referent_phrases_of_a_prompt():
+    from jarvl.models.model import role_targets
+
+    phrases = torch.full((3, 8, 4), -1.0)
+    phrases[0, 1:3] = torch.tensor([1.0, 0, 0, 0])  # "red circle"
+    phrases[0, 5:7] = torch.tensor([0, 1.0, 0, 0])  # "blue square"
+    phrases[1, 2] = torch.tensor([1.0, 0, 0, 0])  # one phrase only: no target
+    for i in (1, 3, 5):  # three phrases: no target
+        phrases[2, i] = torch.tensor([0, 0, 0, float(i == 3)])
+    mask = torch.ones(3, 8, dtype=torch.bool)
+    mask[0, 7] = False
+    out = role_targets(phrases, mask)
+    torch.testing.assert_close(out[0, :7], torch.tensor([0.0, -0.5, -0.5, 0.0, 0.0, 0.5, 0.5]))
+    assert out[0, 7].isnan() and out[1:].isnan().all()
+
+
+def test_match_roles_read_the_signed_sum_of_the_where_read_outs_and_the_role_loss_trains_it():
+    from jarvl.models.fusions.gated import GatedCrossAttention
+    from jarvl.models.model import role_targets
+
+    torch.manual_seed(0)
+    block = GatedCrossAttention(16, 2, gate_init=1.0, match_scores=True, match_where=True, match_roles=True)
+    assert block.score.in_features == 2 * (1 + 2 + 2)
+    seen = []
+    block.score.register_forward_hook(lambda _m, args, _out: seen.append(args[0]))
+    from jarvl.blocks.layers import grid_positions
+
+    pos, t, f = grid_positions(4), torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    roles = torch.tensor([[-1.0, 0.0, 1.0], [0.5, 0.5, 0.0]])
+    block(t, f, positions=pos, roles=roles)
+    where = seen[0][..., 2:6]  # per query: x of both heads, then y
+    expected = (roles.unsqueeze(-1) * where).sum(1, keepdim=True).expand_as(where)
+    torch.testing.assert_close(seen[0][..., 6:], expected)
+    with pytest.raises(ValueError, match="match_roles needs the queries' roles"):
+        block(t, f, positions=pos)
+    with pytest.raises(ValueError, match="match_roles needs match_where"):
+        GatedCrossAttention(16, 2, match_scores=True, match_roles=True)
+
+    cfg = _referring_cfg(0.0)
+    cfg.referring.phrases, cfg.referring.roles = 1.0, 2.0
+    with pytest.raises(ValueError, match="referring.roles needs fusion.match_roles: true"):
+        cfg.validate()
+    cfg.fusion.match_roles = True
+    with pytest.raises(ValueError, match="fusion.match_roles needs fusion.match_where: true"):
+        cfg.validate()
+    cfg.fusion.match_where = cfg.fusion.match_scores = True
+    model = JARVLModel(cfg.validate())
+    images, ids, mask, targets = random_batch(cfg)
+    phrases = torch.full((2, ids.shape[1], 64), -1.0)
+    phrases[0, 1], phrases[0, 4] = 0.0, 0.0
+    phrases[0, 1, 5], phrases[0, 4, 9] = 1.0, 1.0  # words 1 and 4 of text 0: two referents
+    out = model(images, ids, mask, targets, phrases=phrases)
+    target = role_targets(phrases, mask)
+    keep = ~target.isnan()
+    expected = torch.nn.functional.mse_loss(out.fusion.roles[keep], target[keep])
+    model.cfg.referring.roles = 0.0
+    plain = model(images, ids, mask, targets, phrases=phrases)
+    model.cfg.referring.roles = 2.0
+    torch.testing.assert_close(out.loss, plain.loss + 2.0 * expected)
+    out.loss.backward()
+    assert model.fusion.role.weight.grad.abs().sum() > 0
+
+
+def test_the_offset_loss_trains_every_heads_signed_read_out_to_the_referents_offset():
+    from jarvl.blocks.layers import grid_positions
+    from jarvl.models.model import offset_loss
+
+    phrases = torch.full((2, 6, 64), -1.0)
+    phrases[0, 1], phrases[0, 4] = 0.0, 0.0
+    phrases[0, 1, 0] = 1.0  # first referent: cell 0, (x, y) = (-1, -1)
+    phrases[0, 4, 63] = 1.0  # second: cell 63, (1, 1)
+    phrases[1, 2] = 0.0  # one phrase: no target
+    mask = torch.ones(2, 6, dtype=torch.bool)
+    assert grid_positions(64)[63].tolist() == [1.0, 1.0]
+    offset = torch.zeros(2, 8, requires_grad=True)  # 4 heads: x of each, then y of each
+    loss = offset_loss(offset, phrases, mask)
+    torch.testing.assert_close(loss, torch.tensor(4.0))  # target (2, 2) in every head
+    loss.backward()
+    assert offset.grad[1].abs().sum() == 0 and (offset.grad[0] < 0).all()
+    torch.testing.assert_close(offset_loss(torch.full((2, 8), 2.0), phrases, mask), torch.tensor(0.0))

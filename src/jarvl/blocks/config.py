@@ -122,6 +122,11 @@ class FusionConfig:
     # first-order instead of through positions entangled in the content keys. Zero at init (the model
     # starts as without it). jar with image_context: tokens only.
     position_queries: bool = False
+    # With match_where and text_context: tokens: a learned role per text token (a linear map to one
+    # number c_i) and, per head, the signed sum sum_i c_i where_i of the tokens' where read-outs, given
+    # to every token's score: with c = -1/n on the first referent's words and +1/n on the second's
+    # (model.referring.roles trains it), p_B - p_A, so "is A left of B?" is the sign of one read-out.
+    match_roles: bool = False
     # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
@@ -187,6 +192,14 @@ class ReferringConfig:
 
     weight: float = 0.0
     phrases: float = 0.0
+    # With fusion.match_roles and phrases > 0: the roles' target from the phrase targets (of a
+    # prompt's two referent phrases, the first's words -1/n, the second's +1/n, other words 0;
+    # prompts with another number of phrases no target), mean squared error added with this weight.
+    roles: float = 0.0
+    # With roles > 0: the first layer's signed read-out (every head) learns the offset of the two
+    # phrases' objects, sum_i target_i p_i over the words (p_i: the centre of a word's target cells,
+    # grid units in [-1, 1]), mean squared error added with this weight.
+    offset: float = 0.0
 
     @property
     def on(self) -> bool:
@@ -252,6 +265,10 @@ class ModelConfig:
                 "fusion.match_where needs fusion.match_scores: true and fusion.name=jar with image_context=tokens "
                 f"(got {self.fusion.name}, match_scores={self.fusion.match_scores}, image_context={self.fusion.image_context})"
             )
+        if self.fusion.match_roles and not (self.fusion.match_where and referring_fits(self.fusion, phrases=True)):
+            problems.append("fusion.match_roles needs fusion.match_where: true and text_context=tokens")
+        if self.referring.roles > 0 and not (self.fusion.match_roles and self.referring.phrases > 0):
+            problems.append("referring.roles needs fusion.match_roles: true and referring.phrases > 0")
         if self.fusion.position_queries and not (self.fusion.match_scores and referring_fits(self.fusion)):
             problems.append(
                 "fusion.position_queries needs fusion.match_scores: true and fusion.name=jar with image_context=tokens "

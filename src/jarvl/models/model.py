@@ -57,6 +57,49 @@ def projection(kind: str, width_in: int, width: int) -> nn.Module:
     return nn.Linear(width_in, width)
 
 
+def role_targets(phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    """Each prompt token's referent role from its phrase targets: phrases float[B, L, M]
+    (``Batch.phrases``: a phrase word's row of 0/1 cells, -1 rows elsewhere), text_mask bool[B, L] ->
+    float[B, L]. A phrase is a run of consecutive tokens with the same target row. In a prompt with
+    exactly two phrases ("is [the red circle] left of [the blue square]?") the first's n tokens get
+    -1/n, the second's +1/n and its other tokens 0, so that sum_i c_i p_i is the second referent's
+    position minus the first's; every other prompt, and the padding, get NaN (no target)."""
+    out = torch.full(phrases.shape[:2], float("nan"))
+    has = (phrases[..., 0] >= 0).cpu()
+    rows, mask = phrases.detach().cpu(), text_mask.cpu()
+    for b in range(rows.shape[0]):
+        runs: list[list[int]] = []
+        for i in torch.nonzero(has[b]).flatten().tolist():
+            if runs and runs[-1][-1] == i - 1 and torch.equal(rows[b, i], rows[b, i - 1]):
+                runs[-1].append(i)
+            else:
+                runs.append([i])
+        if len(runs) != 2:
+            continue
+        out[b][mask[b]] = 0.0
+        for sign, run in ((-1.0, runs[0]), (1.0, runs[1])):
+            out[b, run] = sign / len(run)
+    return out
+
+
+def offset_loss(offset: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of every head's signed read-out (``FusionOutput.offset`` float[B, 2h], x
+    then y per head) against the second referent's centre minus the first's (``role_targets``
+    weights on each word's target-cell centre); prompts without role targets add nothing."""
+    from jarvl.blocks.layers import grid_positions
+
+    roles = role_targets(phrases, text_mask).to(offset.device)  # (B, L)
+    rows = phrases.clamp(min=0)
+    centre = rows @ grid_positions(phrases.shape[-1], phrases.device) / rows.sum(-1, keepdim=True).clamp(min=1)  # (B, L, 2)
+    target = (roles.nan_to_num(0.0).unsqueeze(-1) * centre).sum(1)  # (B, 2)
+    keep = ~roles.isnan().all(dim=1)
+    if not keep.any():
+        return 0.0 * offset.sum()
+    h = offset.shape[1] // 2
+    pred = offset.float().view(-1, 2, h)[keep]  # (K, 2, h)
+    return F.mse_loss(pred, target[keep].unsqueeze(-1).expand_as(pred))
+
+
 class JARVLModel(nn.Module):
     """Encoder-decoder with open-vocabulary text output; the fusion is chosen by ``cfg.fusion.name``.
 
@@ -165,6 +208,15 @@ class JARVLModel(nn.Module):
             return 0.0 * logits.sum()
         return F.binary_cross_entropy_with_logits(logits[keep], targets[keep])
 
+    def role_loss(self, roles: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Mean squared error of each text token's role (the fusion's ``roles`` float[B, L]) against
+        ``role_targets(phrases, text_mask)``; prompts without a target add nothing."""
+        target = role_targets(phrases, text_mask).to(roles.device)
+        keep = ~target.isnan()
+        if not keep.any():
+            return 0.0 * roles.sum()
+        return F.mse_loss(roles.float()[keep], target[keep])
+
     def decoder_inputs(self, targets: torch.Tensor) -> torch.Tensor:
         """Teacher forcing: [BOS, y_1 .. y_{T-1}] for targets long[B, T]."""
         bos = targets.new_full((targets.shape[0], 1), self.cfg.text.bos_id)
@@ -217,6 +269,10 @@ class JARVLModel(nn.Module):
                 )
             phrase = self.phrase_loss(fused.referring, phrases)
             loss = loss + r.phrases * phrase
+        if r.roles > 0 and fused.roles is not None and phrases is not None:
+            loss = loss + r.roles * self.role_loss(fused.roles, phrases, text_mask)
+            if r.offset > 0:
+                loss = loss + r.offset * offset_loss(fused.offset, phrases, text_mask)
         return ModelOutput(logits, loss, fused, grounding, referring, phrase)
 
     @torch.no_grad()

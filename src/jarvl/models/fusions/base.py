@@ -35,6 +35,8 @@ class FusionOutput:
     mask: torch.Tensor
     diagnostics: dict[str, torch.Tensor] = field(default_factory=dict)
     referring: torch.Tensor | None = None  # float[B, K, M]: each query's match logit with each image token (when ``Fusion.referring``)
+    roles: torch.Tensor | None = None  # float[B, K]: each text token's role c_i (jar with ``match_roles``)
+    offset: torch.Tensor | None = None  # float[B, 2h]: the first layer's signed where read-out, x then y per head
 
 
 class Fusion(nn.Module):

@@ -28,7 +28,10 @@ class GatedCrossAttention(nn.Module):
     lets each query ask where: a linear map of the query to a 2-vector per head (``where_q``, zero at
     init) whose dot product with each context token's (x, y) is added to its logit (Conditional
     DETR's spatial query), so "the object left of ..." can prefer the left cells first-order; it
-    needs ``positions`` too, and ``cell_logits`` includes it.
+    needs ``positions`` too, and ``cell_logits`` includes it. ``match_roles`` (with ``match_where``)
+    gives every query's score, per head, the signed sum sum_i c_i where_i of the queries' where
+    read-outs with their roles c_i (``forward``'s ``roles``): with c = -1/n on the first referent's
+    words and +1/n on the second's, p_B - p_A (``ReferringConfig.roles`` and ``offset`` train both).
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class GatedCrossAttention(nn.Module):
         match_count: bool = False,
         match_where: bool = False,
         position_queries: bool = False,
+        match_roles: bool = False,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
@@ -56,7 +60,11 @@ class GatedCrossAttention(nn.Module):
         self.match_count, self.match_where = match_count, match_where
         # A raw parameter, not an nn.Linear: the model's init (Xavier) must not overwrite the zero start.
         self.where_q = nn.Parameter(torch.zeros(2 * heads, dim)) if position_queries else None
-        self.score = nn.Linear(heads * (1 + match_count + 2 * match_where), dim) if match_scores else None
+        if match_roles and not match_where:
+            raise ValueError("match_roles needs match_where")
+        self.match_roles = match_roles
+        self.signed: torch.Tensor | None = None  # the last forward's signed read-out float[B, 2h] (match_roles)
+        self.score = nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles), dim) if match_scores else None
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
         self.beta = TanhGate(gate_init)
@@ -69,10 +77,12 @@ class GatedCrossAttention(nn.Module):
         *,
         return_attn: bool = False,
         positions: torch.Tensor | None = None,
+        roles: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None).
         ``positions`` float[S, 2]: the context tokens' (x, y), needed with ``match_where`` and
-        ``position_queries``."""
+        ``position_queries``. ``roles`` float[B, N] (0 on padding), needed with ``match_roles``: each
+        query's role c_i; every query's score then also reads sum_i c_i where_i per head."""
         t = self.norm_t(t)
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
@@ -88,6 +98,13 @@ class GatedCrossAttention(nn.Module):
                 positions=positions if self.match_where else None,
                 position_bias=self._position_bias(t, positions),
             )
+            if self.match_roles:
+                if roles is None:
+                    raise ValueError("match_roles needs the queries' roles")
+                where = best[..., -2 * self.attn.heads :]  # (B, N, 2h): x then y per head
+                signed = (roles.to(where.dtype).unsqueeze(-1) * where).sum(dim=1, keepdim=True)  # (B, 1, 2h)
+                best = torch.cat([best, signed.expand_as(where)], dim=-1)
+                self.signed = signed.squeeze(1)  # (B, 2h): read by JARFusion for the offset target
             cross = cross + self.score(best)
         p = t + self.alpha(cross)
         return p + self.beta(self.mlp(p)), attn

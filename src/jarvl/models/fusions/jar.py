@@ -48,12 +48,14 @@ class JARFusion(Fusion):
                 match_count=cfg.match_count,
                 match_where=cfg.match_where,
                 position_queries=cfg.position_queries,
+                match_roles=cfg.match_roles,
             )
             for _ in range(cfg.iterations)
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)
         self.combine_weights = nn.Parameter(torch.ones(max(0, cfg.iterations - 1)))
         self.norm = nn.LayerNorm(width)
+        self.role = nn.Linear(width, 1) if cfg.match_roles else None  # c_i of each text token (match_roles)
 
     def _combine(self, t_n: torch.Tensor, fused: torch.Tensor, step: int) -> torch.Tensor:
         mode = self.cfg.combine
@@ -84,12 +86,15 @@ class JARFusion(Fusion):
         positional = self.cfg.match_where or self.cfg.position_queries
         where = grid_positions(f_n.shape[1], f_n.device) if positional else None  # (M, 2): the image grid
         referring = self.fuse[0].cell_logits(t_n, f_n, where) if self.referring and self.image_resampler is None else None
+        roles = None
+        if self.role is not None:  # text_context tokens: t_n is the text tokens, mask their mask
+            roles = self.role(t_n).squeeze(-1) * mask.to(t_n.dtype)  # (B, L), 0 on padding
         t = t_n
         fused = t_n
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
             if i > 0:
                 t = self._combine(t_n, fused, i - 1)
-            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where)
+            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles)
             for layer in layers:
                 fused = layer(fused, mask)
             if attn is not None:
@@ -101,4 +106,5 @@ class JARFusion(Fusion):
         diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
         if mask is None:
             mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
-        return FusionOutput(self.norm(fused), mask, diag, referring)
+        offset = self.fuse[0].signed if roles is not None else None  # (B, 2h): the first layer's signed read-out
+        return FusionOutput(self.norm(fused), mask, diag, referring, roles, offset)
