@@ -311,6 +311,14 @@ def test_match_roles_read_the_signed_sum_of_the_where_read_outs_and_the_role_los
     with pytest.raises(ValueError, match="fusion.match_roles needs fusion.match_where: true"):
         cfg.validate()
     cfg.fusion.match_where = cfg.fusion.match_scores = True
+    cfg.referring.offset = 1.0
+    cfg.referring.roles = 0.0
+    with pytest.raises(ValueError, match="referring.offset needs referring.roles > 0"):
+        cfg.validate()
+    cfg.referring.roles = -1.0
+    with pytest.raises(ValueError, match="referring.roles must be a finite number >= 0, got -1.0"):
+        cfg.validate()
+    cfg.referring.roles, cfg.referring.offset = 2.0, 0.0
     model = JARVLModel(cfg.validate())
     images, ids, mask, targets = random_batch(cfg)
     phrases = torch.full((2, ids.shape[1], 64), -1.0)

@@ -306,6 +306,12 @@ class ModelConfig:
                     f"referring.{key} > 0 needs fusion.name=jar with fusion.image_context=tokens{context} "
                     f"(got {self.fusion.name}, {self.fusion.image_context}, {self.fusion.text_context})"
                 )
+        for key in ("roles", "offset"):
+            value = getattr(r, key)
+            if not (value >= 0 and value < float("inf")):
+                problems.append(f"referring.{key} must be a finite number >= 0, got {value!r}")
+        if r.offset > 0 and not r.roles > 0:
+            problems.append("referring.offset needs referring.roles > 0 (it trains the roles' signed read-out)")
         if (r.weight > 0 or r.phrases > 0) and v.backbone:
             problems.append("referring needs the built-in vision tower (its tokens are the image grid)")
         if problems:

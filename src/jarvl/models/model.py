@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from jarvl.blocks.config import ModelConfig, TextConfig, VisionConfig
-from jarvl.blocks.layers import init_weights
+from jarvl.blocks.layers import grid_positions, init_weights
 from jarvl.models.decoder import Decoder
 from jarvl.models.freeze import apply_freeze, fully_frozen
 from jarvl.models.fusions import FusionOutput, build_fusion
@@ -82,13 +82,12 @@ def role_targets(phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor
     return out
 
 
-def offset_loss(offset: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+def offset_loss(offset: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor, roles: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error of every head's signed read-out (``FusionOutput.offset`` float[B, 2h], x
     then y per head) against the second referent's centre minus the first's (``role_targets``
-    weights on each word's target-cell centre); prompts without role targets add nothing."""
-    from jarvl.blocks.layers import grid_positions
-
-    roles = role_targets(phrases, text_mask).to(offset.device)  # (B, L)
+    weights on each word's target-cell centre); prompts without role targets add nothing. ``roles``:
+    ``role_targets(phrases, text_mask)`` when the caller has it already."""
+    roles = (role_targets(phrases, text_mask) if roles is None else roles).to(offset.device)  # (B, L)
     rows = phrases.clamp(min=0)
     centre = rows @ grid_positions(phrases.shape[-1], phrases.device) / rows.sum(-1, keepdim=True).clamp(min=1)  # (B, L, 2)
     target = (roles.nan_to_num(0.0).unsqueeze(-1) * centre).sum(1)  # (B, 2)
@@ -208,10 +207,10 @@ class JARVLModel(nn.Module):
             return 0.0 * logits.sum()
         return F.binary_cross_entropy_with_logits(logits[keep], targets[keep])
 
-    def role_loss(self, roles: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+    def role_loss(self, roles: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean squared error of each text token's role (the fusion's ``roles`` float[B, L]) against
-        ``role_targets(phrases, text_mask)``; prompts without a target add nothing."""
-        target = role_targets(phrases, text_mask).to(roles.device)
+        ``target`` float[B, L] (``role_targets``; NaN = no target, adds nothing)."""
+        target = target.to(roles.device)
         keep = ~target.isnan()
         if not keep.any():
             return 0.0 * roles.sum()
@@ -270,9 +269,10 @@ class JARVLModel(nn.Module):
             phrase = self.phrase_loss(fused.referring, phrases)
             loss = loss + r.phrases * phrase
         if r.roles > 0 and fused.roles is not None and phrases is not None:
-            loss = loss + r.roles * self.role_loss(fused.roles, phrases, text_mask)
+            roles = role_targets(phrases, text_mask)  # once: both objectives read it
+            loss = loss + r.roles * self.role_loss(fused.roles, roles)
             if r.offset > 0:
-                loss = loss + r.offset * offset_loss(fused.offset, phrases, text_mask)
+                loss = loss + r.offset * offset_loss(fused.offset, phrases, text_mask, roles)
         return ModelOutput(logits, loss, fused, grounding, referring, phrase)
 
     @torch.no_grad()
