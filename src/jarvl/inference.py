@@ -43,6 +43,7 @@ def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool 
         grid_targets=grid,
         referent_targets=refs,
         phrase_targets=phrases,
+        directions=cfg.referring.directions > 0,
         share_images=share_images,
     )
 

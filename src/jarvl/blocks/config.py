@@ -127,6 +127,11 @@ class FusionConfig:
     # to every token's score: with c = -1/n on the first referent's words and +1/n on the second's
     # (model.referring.roles trains it), p_B - p_A, so "is A left of B?" is the sign of one read-out.
     match_roles: bool = False
+    # With match_roles: the question also asks which way: a learned 2-vector u_i per head of each
+    # text token (zero at init), summed over the tokens into the question's direction u, and every
+    # token's score reads, per head, u . (sum_i c_i where_i): the signed read-out along the asked
+    # direction, so "is A <rel> B?" is the sign of one number for every relation.
+    match_direction: bool = False
     # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
@@ -200,6 +205,11 @@ class ReferringConfig:
     # phrases' objects, sum_i target_i p_i over the words (p_i: the centre of a word's target cells,
     # grid units in [-1, 1]), mean squared error added with this weight.
     offset: float = 0.0
+    # With fusion.match_direction: the first layer's asked direction u (every head) learns the
+    # direction its relation word names (meta["directions"]: "left of" -> (1, 0), from the relation's
+    # subject to its object, y down; the prompt's other words (0, 0)), mean squared error added with
+    # this weight; prompts without relation words no target.
+    directions: float = 0.0
 
     @property
     def on(self) -> bool:
@@ -267,6 +277,8 @@ class ModelConfig:
             )
         if self.fusion.match_roles and not (self.fusion.match_where and referring_fits(self.fusion, phrases=True)):
             problems.append("fusion.match_roles needs fusion.match_where: true and text_context=tokens")
+        if self.fusion.match_direction and not self.fusion.match_roles:
+            problems.append("fusion.match_direction needs fusion.match_roles: true")
         if self.referring.roles > 0 and not (self.fusion.match_roles and self.referring.phrases > 0):
             problems.append("referring.roles needs fusion.match_roles: true and referring.phrases > 0")
         if self.fusion.position_queries and not (self.fusion.match_scores and referring_fits(self.fusion)):
@@ -306,12 +318,14 @@ class ModelConfig:
                     f"referring.{key} > 0 needs fusion.name=jar with fusion.image_context=tokens{context} "
                     f"(got {self.fusion.name}, {self.fusion.image_context}, {self.fusion.text_context})"
                 )
-        for key in ("roles", "offset"):
+        for key in ("roles", "offset", "directions"):
             value = getattr(r, key)
             if not (value >= 0 and value < float("inf")):
                 problems.append(f"referring.{key} must be a finite number >= 0, got {value!r}")
         if r.offset > 0 and not r.roles > 0:
             problems.append("referring.offset needs referring.roles > 0 (it trains the roles' signed read-out)")
+        if r.directions > 0 and not self.fusion.match_direction:
+            problems.append("referring.directions needs fusion.match_direction: true (it trains the asked direction)")
         if (r.weight > 0 or r.phrases > 0) and v.backbone:
             problems.append("referring needs the built-in vision tower (its tokens are the image grid)")
         if problems:

@@ -38,6 +38,7 @@ class Batch:
     image_index: torch.Tensor | None = None
     referents: torch.Tensor | None = None  # float[B, G*G]: referring targets per text and cell (ReferentTargets)
     phrases: torch.Tensor | None = None  # float[B, L, G*G]: phrase targets per prompt token and cell (PhraseTargets)
+    directions: torch.Tensor | None = None  # float[B, L, 2]: direction targets per prompt token (direction_targets)
 
     def __len__(self) -> int:
         return self.text_ids.shape[0]
@@ -45,7 +46,7 @@ class Batch:
     def part(self, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """The texts ``rows`` (a slice of B) as model inputs: (images, text_ids, text_mask, targets,
         image_index, grid_targets), keeping only the images those texts use (gradient accumulation).
-        The referring targets of those rows are ``referents[rows]`` and ``phrases[rows]``."""
+        The referring targets of those rows are ``referents[rows]``, ``phrases[rows]`` and ``directions[rows]``."""
         texts = (self.text_ids[rows], self.text_mask[rows], self.targets[rows])
         if self.image_index is None:
             grid = None if self.grid_targets is None else self.grid_targets[rows]
@@ -70,6 +71,7 @@ class Batch:
             None if self.image_index is None else move(self.image_index),
             None if self.referents is None else move(self.referents),
             None if self.phrases is None else move(self.phrases),
+            None if self.directions is None else move(self.directions),
         )
 
 
@@ -183,6 +185,25 @@ class PhraseTargets:
         return out
 
 
+def direction_targets(sample: Sample, offsets: Sequence[tuple[int, int]], length: int) -> torch.Tensor:
+    """Direction targets (``ReferringConfig.directions``): float[length, 2]. A prompt with relation
+    words in ``meta["directions"]`` ((start, end, (dx, dy)): a character span and the direction from
+    the relation's subject to its object in image coordinates, x right, y down) gives their tokens
+    (dx, dy) and its other tokens (0, 0): only the relation word asks a direction. NaN on the padding
+    and on every token of a prompt without them (no target)."""
+    out = torch.full((length, 2), float("nan"))
+    spans = (sample.meta or {}).get("directions")
+    if not spans:
+        return out
+    for t, (a, b) in enumerate(offsets[:length]):
+        if a < b:
+            out[t] = 0.0
+            for start, end, (dx, dy) in spans:
+                if start <= a and b <= end:
+                    out[t] = torch.tensor([float(dx), float(dy)])
+    return out
+
+
 class Collator:
     """Callable collate function: ``list[Sample | BadRecord]`` -> :class:`Batch`.
 
@@ -206,6 +227,7 @@ class Collator:
         grid_targets: GridTargets | None = None,
         referent_targets: ReferentTargets | None = None,
         phrase_targets: PhraseTargets | None = None,
+        directions: bool = False,
         share_images: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
@@ -216,6 +238,7 @@ class Collator:
         self.grid_targets = grid_targets
         self.referent_targets = referent_targets
         self.phrase_targets = phrase_targets
+        self.directions = directions
         self.share_images = share_images
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
@@ -263,6 +286,7 @@ class Collator:
             image_index=torch.tensor(index, dtype=torch.long) if len(images) < len(kept) else None,
             referents=self._referents(kept),
             phrases=self._phrases(kept, ids.shape[1]),
+            directions=self._directions(kept, ids.shape[1]),
         )
 
     def _referents(self, kept: list[Sample]) -> torch.Tensor | None:
@@ -277,6 +301,13 @@ class Collator:
             return None
         offsets = self.tokenizer.prompt_offsets([s.prompt for s in kept], self.max_text_len)
         return torch.stack([self.phrase_targets(s, o, length, s.image.shape[0], s.image.shape[1]) for s, o in zip(kept, offsets)])
+
+    def _directions(self, kept: list[Sample], length: int) -> torch.Tensor | None:
+        """float[B, L, 2]: each kept prompt's direction targets per token (None when off or empty)."""
+        if not self.directions or not kept:
+            return None
+        offsets = self.tokenizer.prompt_offsets([s.prompt for s in kept], self.max_text_len)
+        return torch.stack([direction_targets(s, o, length) for s, o in zip(kept, offsets)])
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt ids long[B, L] (cut to ``max_text_len``, right-padded) and their mask bool[B, L]."""

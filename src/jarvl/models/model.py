@@ -82,6 +82,18 @@ def role_targets(phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor
     return out
 
 
+def direction_loss(asked: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of every head's asked direction (``FusionOutput.asked`` float[B, L, 2, h])
+    against the tokens' direction targets float[B, L, 2] (``Batch.directions``, NaN = no target):
+    the relation word's (dx, dy), the prompt's other words (0, 0). No target: adds nothing."""
+    directions = directions.to(asked.device)
+    keep = ~directions.isnan().any(dim=-1)  # (B, L)
+    if not keep.any():
+        return 0.0 * asked.sum()
+    pred = asked.float()[keep]  # (K, 2, h)
+    return F.mse_loss(pred, directions[keep].unsqueeze(-1).expand_as(pred))
+
+
 def offset_loss(offset: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor, roles: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error of every head's signed read-out (``FusionOutput.offset`` float[B, 2h], x
     then y per head) against the second referent's centre minus the first's (``role_targets``
@@ -232,6 +244,7 @@ class JARVLModel(nn.Module):
         grid_targets: torch.Tensor | None = None,
         referents: torch.Tensor | None = None,
         phrases: torch.Tensor | None = None,
+        directions: torch.Tensor | None = None,
     ) -> ModelOutput:
         """targets long[B, T]: answer tokens, EOS, then padding. Loss: token cross-entropy, padding ignored.
 
@@ -240,7 +253,8 @@ class JARVLModel(nn.Module):
         adds ``grounding.weight`` x the grounding objective (``grounding_loss``). ``referents``
         float[B, M] (``Batch.referents``): with ``cfg.referring.weight`` > 0, the loss adds that weight
         x the referring objective (``referring_loss``); ``phrases`` float[B, L, M] (``Batch.phrases``),
-        with ``cfg.referring.phrases`` > 0, that weight x ``phrase_loss``.
+        with ``cfg.referring.phrases`` > 0, that weight x ``phrase_loss``; ``directions`` float[B, L, 2]
+        (``Batch.directions``), with ``cfg.referring.directions`` > 0, that weight x ``direction_loss``.
         """
         r = self.cfg.referring
         referents = referents if r.weight > 0 else None
@@ -273,6 +287,8 @@ class JARVLModel(nn.Module):
             loss = loss + r.roles * self.role_loss(fused.roles, roles)
             if r.offset > 0:
                 loss = loss + r.offset * offset_loss(fused.offset, phrases, text_mask, roles)
+        if r.directions > 0 and fused.asked is not None and directions is not None:
+            loss = loss + r.directions * direction_loss(fused.asked, directions)
         return ModelOutput(logits, loss, fused, grounding, referring, phrase)
 
     @torch.no_grad()

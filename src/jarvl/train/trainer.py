@@ -330,7 +330,10 @@ class Trainer:
                     images, ids, mask, targets, index, grid = batch.part(sl)
                     refs = None if batch.referents is None else batch.referents[sl]
                     words = None if batch.phrases is None else batch.phrases[sl]
-                    loss = self.forward(images, ids, mask, targets, index, grid_targets=grid, referents=refs, phrases=words).loss
+                    ways = None if batch.directions is None else batch.directions[sl]
+                    loss = self.forward(
+                        images, ids, mask, targets, index, grid_targets=grid, referents=refs, phrases=words, directions=ways
+                    ).loss
                 weight = cfg.data.loss_weights.get(batch.source, 1.0) if batch.source else 1.0
                 (loss * weight / chunks).backward()
             part = loss.detach().float() / chunks

@@ -17,7 +17,7 @@ from jarvl.data.synthetic.claims import Item
 from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.followup import followup_question
-from jarvl.data.synthetic.oracle import phrase_spans, question_referents
+from jarvl.data.synthetic.oracle import phrase_spans, question_referents, relation_directions
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
 from jarvl.data.synthetic.vqa import make_vqa
@@ -43,7 +43,8 @@ class SyntheticDataset:
     Each sample has ``image`` uint8[S, S, 3], ``answers == [target]`` and ``meta`` with the exact
     ground truth: ``objects`` (shape, color, size, x, y each), ``condition``, ``split``, ``index``,
     and for VQA ``referents``: the indices in ``objects`` the question refers to (``oracle.question_referents``),
-    and ``phrases``: [start, end, indices] per noun phrase of the question (``oracle.question_phrases``).
+    and ``phrases``: [start, end, indices] per noun phrase of the question (``oracle.question_phrases``),
+    ``directions``: [start, end, [dx, dy]] per directional relation word (``oracle.relation_directions``).
     """
 
     def __init__(
@@ -130,6 +131,7 @@ class SyntheticDataset:
             # the phrases of a well-posed question (the referents' match already said so)
             spans = None if meta["referents"] is None else phrase_spans(it.scene, it.prompt)
             meta["phrases"] = None if spans is None else [[start, end, found] for start, end, found in spans]
+            meta["directions"] = [[start, end, list(d)] for start, end, d in relation_directions(it.prompt)]
         return Sample(
             prompt=it.prompt,
             target=it.target,

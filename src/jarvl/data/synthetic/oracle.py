@@ -5,6 +5,7 @@ was generated: the reference semantics of the synthetic language, used to check 
     >>> entailment_label(scene, "there is a red circle made of wood.")  # "neutral"
     >>> question_referents(scene, "how many red objects are there?")    # [0, 3]: the objects it names
     >>> question_phrases(scene, "how many red objects are there?")      # [(9, 20, [0, 3])]: per phrase
+    >>> relation_directions("is the red circle left of the blue square?")  # [(18, 25, (1.0, 0.0))]
 
 Both return None when the text is ill-posed for the scene (a reference that is not unique, a
 relation too close to call); both raise ValueError for text outside the templates.
@@ -16,7 +17,7 @@ import re
 
 from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES
 from jarvl.data.synthetic.language import NUMBER_WORDS
-from jarvl.data.synthetic.relations import holds, unique_related
+from jarvl.data.synthetic.relations import RELATIONS, holds, unique_related
 from jarvl.data.synthetic.scene import Filter, Scene
 
 _REL = r"(left of|right of|above|below)"
@@ -215,3 +216,16 @@ def phrase_spans(scene: Scene, question: str) -> list[tuple[int, int, list[int]]
         except ValueError:
             continue  # as in _match: a wider pattern swallowed words that are no noun phrase
     raise ValueError(f"not a synthetic template: {question!r}")
+
+
+def relation_directions(question: str) -> list[tuple[int, int, tuple[float, float]]]:
+    """Each directional relation word of a VQA question or statement ("left of", "above", ...) as a
+    character span and the unit direction (dx, dy) in image coordinates (x right, y down) from its
+    subject to its object when it holds: "A left of B" -> (1, 0), B lies to the right of A
+    (``relations.RELATIONS``). "nearest to" names no direction; a text without relation words: [].
+    """
+    out = []
+    for m in re.finditer(_REL, question.lower()):
+        axis, sign = RELATIONS[m.group(1)]
+        out.append((m.start(), m.end(), (float(sign), 0.0) if axis == "x" else (0.0, float(sign))))
+    return out

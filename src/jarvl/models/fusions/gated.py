@@ -32,6 +32,12 @@ class GatedCrossAttention(nn.Module):
     gives every query's score, per head, the signed sum sum_i c_i where_i of the queries' where
     read-outs with their roles c_i (``forward``'s ``roles``): with c = -1/n on the first referent's
     words and +1/n on the second's, p_B - p_A (``ReferringConfig.roles`` and ``offset`` train both).
+    ``match_direction`` (with ``match_roles``) lets the question ask which way: each query's learned
+    2-vector u_i per head (a linear map ``where_u``, zero at init), summed over the real queries
+    (``forward``'s ``query_mask``) into the question's direction u, and the projection
+    u . sum_i c_i where_i of the signed read-out onto it, one more score input per head for every
+    query: "is A <rel> B?" is the sign of one number whatever the relation, when the relation
+    word's u_i points along its direction and the other words' are 0 (``ReferringConfig.directions``).
     """
 
     def __init__(
@@ -46,6 +52,7 @@ class GatedCrossAttention(nn.Module):
         match_where: bool = False,
         position_queries: bool = False,
         match_roles: bool = False,
+        match_direction: bool = False,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
@@ -63,8 +70,14 @@ class GatedCrossAttention(nn.Module):
         if match_roles and not match_where:
             raise ValueError("match_roles needs match_where")
         self.match_roles = match_roles
+        if match_direction and not match_roles:
+            raise ValueError("match_direction needs match_roles")
+        self.where_u = nn.Parameter(torch.zeros(2 * heads, dim)) if match_direction else None  # raw: zero start
         self.signed: torch.Tensor | None = None  # the last forward's signed read-out float[B, 2h] (match_roles)
-        self.score = nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles), dim) if match_scores else None
+        self.asked: torch.Tensor | None = None  # the last forward's u_i per query float[B, N, 2, h] (match_direction)
+        self.score = (
+            nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction), dim) if match_scores else None
+        )
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
         self.beta = TanhGate(gate_init)
@@ -78,11 +91,14 @@ class GatedCrossAttention(nn.Module):
         return_attn: bool = False,
         positions: torch.Tensor | None = None,
         roles: torch.Tensor | None = None,
+        query_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None).
         ``positions`` float[S, 2]: the context tokens' (x, y), needed with ``match_where`` and
         ``position_queries``. ``roles`` float[B, N] (0 on padding), needed with ``match_roles``: each
-        query's role c_i; every query's score then also reads sum_i c_i where_i per head."""
+        query's role c_i; every query's score then also reads sum_i c_i where_i per head. ``query_mask``
+        bool[B, N] (True = real; None = all): the queries whose u_i make the question's direction
+        (``match_direction``)."""
         t = self.norm_t(t)
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
@@ -103,7 +119,16 @@ class GatedCrossAttention(nn.Module):
                     raise ValueError("match_roles needs the queries' roles")
                 where = best[..., -2 * self.attn.heads :]  # (B, N, 2h): x then y per head
                 signed = (roles.to(where.dtype).unsqueeze(-1) * where).sum(dim=1, keepdim=True)  # (B, 1, 2h)
-                best = torch.cat([best, signed.expand_as(where)], dim=-1)
+                parts = [best, signed.expand_as(where)]
+                if self.where_u is not None:  # (sum_i u_i) . signed per head, the same for every query
+                    b, n, h = where.shape[0], where.shape[1], self.attn.heads
+                    u = F.linear(t, self.where_u).view(b, n, 2, h)  # (B, N, 2, h)
+                    self.asked = u  # read by JARFusion for the direction target
+                    if query_mask is not None:
+                        u = u * query_mask.to(u.dtype).view(b, n, 1, 1)
+                    along = (u.sum(dim=1, keepdim=True) * signed.view(b, 1, 2, h)).sum(dim=2)  # (B, 1, h)
+                    parts.append(along.expand(b, n, h))
+                best = torch.cat(parts, dim=-1)
                 self.signed = signed.squeeze(1)  # (B, 2h): read by JARFusion for the offset target
             cross = cross + self.score(best)
         p = t + self.alpha(cross)

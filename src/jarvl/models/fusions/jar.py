@@ -49,6 +49,7 @@ class JARFusion(Fusion):
                 match_where=cfg.match_where,
                 position_queries=cfg.position_queries,
                 match_roles=cfg.match_roles,
+                match_direction=cfg.match_direction,
             )
             for _ in range(cfg.iterations)
         )
@@ -94,7 +95,7 @@ class JARFusion(Fusion):
         for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
             if i > 0:
                 t = self._combine(t_n, fused, i - 1)
-            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles)
+            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles, query_mask=mask)
             for layer in layers:
                 fused = layer(fused, mask)
             if attn is not None:
@@ -107,4 +108,5 @@ class JARFusion(Fusion):
         if mask is None:
             mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
         offset = self.fuse[0].signed if roles is not None else None  # (B, 2h): the first layer's signed read-out
-        return FusionOutput(self.norm(fused), mask, diag, referring, roles, offset)
+        asked = self.fuse[0].asked if self.cfg.match_direction else None  # (B, L, 2, h)
+        return FusionOutput(self.norm(fused), mask, diag, referring, roles, offset, asked)
