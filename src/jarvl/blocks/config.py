@@ -226,12 +226,28 @@ def referring_fits(fusion: FusionConfig, *, phrases: bool = False) -> bool:
 
 
 def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
-    """``cfg`` (changed in place) with ``referring`` off when its fusion cannot carry it: a recipe
-    written for JAR, run with another fusion (``jarvl demo --compare``, the benchmarks' arms)."""
-    if not referring_fits(cfg.fusion):
-        cfg.referring.weight = 0.0
-    if not referring_fits(cfg.fusion, phrases=True):
-        cfg.referring.phrases = 0.0
+    """``cfg`` (changed in place) with ``referring`` off when its fusion cannot carry it, and the
+    JAR-only read-outs with their targets (``match_where``, ``position_queries``, ``match_roles``,
+    ``match_direction``; ``referring.roles``, ``offset``, ``directions``) off when what they need is:
+    a recipe written for JAR, run with another fusion or context (``jarvl demo --compare``, the
+    benchmarks' arms)."""
+    f, r = cfg.fusion, cfg.referring
+    if not referring_fits(f):
+        r.weight = 0.0
+    if not referring_fits(f, phrases=True):
+        r.phrases = 0.0
+    if not (f.match_scores and referring_fits(f)):
+        f.match_where = f.position_queries = False
+    if not (f.match_where and referring_fits(f, phrases=True)):
+        f.match_roles = False
+    if not f.match_roles:
+        f.match_direction = False
+    if not (f.match_roles and r.phrases > 0):
+        r.roles = 0.0
+    if not r.roles > 0:
+        r.offset = 0.0
+    if not f.match_direction:
+        r.directions = 0.0
     return cfg
 
 

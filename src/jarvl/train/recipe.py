@@ -3,7 +3,8 @@
 ``paper``: the library's defaults, the paper's plain JAR (Eq. 2-4 as written). ``learns``: what
 makes a from-scratch model answer from the image (issue #11, docs/recipe.md,
 benchmarks/results/learn_to_see.cpu.md): the match read-outs, Eq. 3 on the image tokens and the
-text tokens, the grounding and referring objectives. ``jarvl train`` starts from ``learns``; the
+text tokens, the grounding and referring objectives, and the spatial read-outs with their targets
+(where, referent roles, the asked direction). ``jarvl train`` starts from ``learns``; the
 demo's YAML (``configs/demo.yaml``) spells the same settings out. A recipe fills only the keys the
 experiment leaves unset, and drops an objective it supplied that the model cannot carry (referring
 on a fusion without JAR's text-to-image-token cross-attention, either objective beside a pretrained
@@ -13,9 +14,10 @@ open from scratch, closed beside a pretrained tower).
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from jarvl.blocks.config import ModelConfig, referring_fits
+from jarvl.blocks.config import ModelConfig, without_unfit_referring
 from jarvl.config import ConfigError, flatten_dict
 
 # Colours, shapes and sizes of the synthetic scenes: records without ``meta["objects"]`` (real data
@@ -29,9 +31,17 @@ _SYNTHETIC_LABELS = {
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
     "learns": {
-        "fusion": {"match_scores": True, "match_count": True, "image_context": "tokens", "text_context": "tokens"},
+        "fusion": {
+            "match_scores": True,
+            "match_count": True,
+            "image_context": "tokens",
+            "text_context": "tokens",
+            "match_where": True,
+            "match_roles": True,
+            "match_direction": True,
+        },
         "grounding": {"weight": 1.0, "labels": _SYNTHETIC_LABELS},
-        "referring": {"weight": 3.0},
+        "referring": {"weight": 3.0, "phrases": 3.0, "roles": 1.0, "offset": 1.0, "directions": 1.0},
     },
 }
 
@@ -52,12 +62,24 @@ def unset_recipe_keys(name: str, explicit: set[str]) -> dict[str, Any]:
 
 
 def fit_recipe(model: ModelConfig, supplied: dict[str, Any]) -> ModelConfig:
-    """``model`` (changed in place) less the objectives the recipe ``supplied`` that it cannot carry."""
-    pretrained_vision = bool(model.vision.backbone)
-    if "referring.weight" in supplied and (pretrained_vision or not referring_fits(model.fusion)):
-        model.referring.weight = 0.0
-    if "referring.phrases" in supplied and (pretrained_vision or not referring_fits(model.fusion, phrases=True)):
-        model.referring.phrases = 0.0
-    if "grounding.weight" in supplied and pretrained_vision:
-        model.grounding.weight = 0.0
+    """``model`` (changed in place) less the objectives and read-outs the recipe ``supplied`` that it
+    cannot carry (``without_unfit_referring``; referring and grounding beside a pretrained vision tower)."""
+    if model.vision.backbone:
+        for key in ("referring.weight", "referring.phrases", "grounding.weight"):
+            if key in supplied:
+                _set(model, key, 0.0)
+    fitted = without_unfit_referring(copy.deepcopy(model))
+    for key in supplied:
+        if key.startswith(("fusion.", "referring.")) and _get(fitted, key) != _get(model, key):
+            _set(model, key, _get(fitted, key))
     return model
+
+
+def _get(model: ModelConfig, key: str) -> Any:
+    section, name = key.split(".", 1)
+    return getattr(getattr(model, section), name)
+
+
+def _set(model: ModelConfig, key: str, value: Any) -> None:
+    section, name = key.split(".", 1)
+    setattr(getattr(model, section), name, value)
