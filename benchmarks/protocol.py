@@ -115,8 +115,14 @@ def experiment(arm: Arm, task: str, seed: int, proto: Protocol, device: str = "c
     without_unfit_referring(cfg.model)
     for key, value in arm_set.items():
         section, _, name = key.removeprefix("model.").partition(".")
-        if key.startswith("model.") and hasattr(getattr(cfg.model, section, None), name) and getattr(getattr(cfg.model, section), name) != value:
-            raise ValueError(f"arm {arm.label}: {key}={value!r} cannot run with the rest of this arm's model (it needs what the arm removes)")
+        if (
+            key.startswith("model.")
+            and hasattr(getattr(cfg.model, section, None), name)
+            and getattr(getattr(cfg.model, section), name) != value
+        ):
+            raise ValueError(
+                f"arm {arm.label}: {key}={value!r} cannot run with the rest of this arm's model (it needs what the arm removes)"
+            )
     cfg.model.validate()
     return cfg, specs
 
