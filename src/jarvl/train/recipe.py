@@ -63,11 +63,15 @@ def unset_recipe_keys(name: str, explicit: set[str]) -> dict[str, Any]:
 
 def fit_recipe(model: ModelConfig, supplied: dict[str, Any]) -> ModelConfig:
     """``model`` (changed in place) less the objectives and read-outs the recipe ``supplied`` that it
-    cannot carry (``without_unfit_referring``; referring and grounding beside a pretrained vision tower)."""
-    if model.vision.backbone:
+    cannot carry (``without_unfit_referring``; referring, grounding and the position read-outs beside a
+    pretrained vision tower)."""
+    if model.vision.backbone:  # its tokens are not the built-in image grid the cell targets and positions name
         for key in ("referring.weight", "referring.phrases", "grounding.weight"):
             if key in supplied:
                 _set(model, key, 0.0)
+        for key in ("fusion.match_where", "fusion.position_queries"):
+            if key in supplied:
+                _set(model, key, False)
     fitted = without_unfit_referring(copy.deepcopy(model))
     for key in supplied:
         if key.startswith(("fusion.", "referring.")) and _get(fitted, key) != _get(model, key):
