@@ -211,7 +211,8 @@ class Collator:
     readers signal bad records by returning/raising ``BadRecord``, which are counted, not fatal.
     ``mean``, ``std`` and ``crop`` are the image preprocessing (see ``image_tensor``).
     With ``share_images``, samples of a batch naming the same image (``Sample.image_id``, else a
-    non-empty ``image_path``) get one image row and ``Batch.image_index`` (see ``Batch``).
+    non-empty ``image_path``) get one image row and ``Batch.image_index`` (see ``Batch``). With
+    ``directions``, ``Batch.directions`` holds each prompt token's ``direction_targets``.
     """
 
     def __init__(
