@@ -41,7 +41,7 @@ RECIPES: dict[str, dict[str, Any]] = {
             "match_direction": True,
         },
         "grounding": {"weight": 1.0, "labels": _SYNTHETIC_LABELS},
-        "referring": {"weight": 3.0, "phrases": 3.0, "roles": 1.0, "offset": 1.0, "directions": 1.0},
+        "referring": {"weight": 3.0, "phrases": 3.0, "roles": 1.0, "directions": 1.0},
     },
 }
 
