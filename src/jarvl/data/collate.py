@@ -273,6 +273,9 @@ class Collator:
                 grids.append(self.grid_targets(sample, sample.image.shape[0], sample.image.shape[1]))
             kept.append(sample)
         ids, mask = self.prompts([s.prompt for s in kept])
+        # each prompt token's character span, once for both per-token targets
+        per_token = kept and (self.phrase_targets is not None or self.directions)
+        offsets = self.tokenizer.prompt_offsets([s.prompt for s in kept], self.max_text_len) if per_token else []
         targets = self.tokenizer.encode_batch([s.target for s in kept], max_len=self.max_target_len, add_eos=True, pad=True)
         size = self.image_size
         return Batch(
@@ -286,8 +289,8 @@ class Collator:
             grid_targets=(torch.stack(grids) if grids else None) if self.grid_targets is not None else None,
             image_index=torch.tensor(index, dtype=torch.long) if len(images) < len(kept) else None,
             referents=self._referents(kept),
-            phrases=self._phrases(kept, ids.shape[1]),
-            directions=self._directions(kept, ids.shape[1]),
+            phrases=self._phrases(kept, ids.shape[1], offsets),
+            directions=self._directions(kept, ids.shape[1], offsets),
         )
 
     def _referents(self, kept: list[Sample]) -> torch.Tensor | None:
@@ -296,18 +299,17 @@ class Collator:
             return None
         return torch.stack([self.referent_targets(s, s.image.shape[0], s.image.shape[1]) for s in kept])
 
-    def _phrases(self, kept: list[Sample], length: int) -> torch.Tensor | None:
-        """float[B, L, G*G]: each kept prompt's phrase targets per token (None when off or empty)."""
+    def _phrases(self, kept: list[Sample], length: int, offsets: list) -> torch.Tensor | None:
+        """float[B, L, G*G]: each kept prompt's phrase targets per token (None when off or empty);
+        ``offsets``: the prompts' ``Tokenizer.prompt_offsets``."""
         if self.phrase_targets is None or not kept:
             return None
-        offsets = self.tokenizer.prompt_offsets([s.prompt for s in kept], self.max_text_len)
         return torch.stack([self.phrase_targets(s, o, length, s.image.shape[0], s.image.shape[1]) for s, o in zip(kept, offsets)])
 
-    def _directions(self, kept: list[Sample], length: int) -> torch.Tensor | None:
+    def _directions(self, kept: list[Sample], length: int, offsets: list) -> torch.Tensor | None:
         """float[B, L, 2]: each kept prompt's direction targets per token (None when off or empty)."""
         if not self.directions or not kept:
             return None
-        offsets = self.tokenizer.prompt_offsets([s.prompt for s in kept], self.max_text_len)
         return torch.stack([direction_targets(s, o, length) for s, o in zip(kept, offsets)])
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
