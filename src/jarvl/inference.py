@@ -44,6 +44,7 @@ def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool 
         referent_targets=refs,
         phrase_targets=phrases,
         directions=cfg.referring.directions > 0,
+        comparatives=cfg.referring.directions > 0 and cfg.fusion.match_tally,
         share_images=share_images,
     )
 

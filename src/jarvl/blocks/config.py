@@ -132,6 +132,12 @@ class FusionConfig:
     # token's score reads, per head, u . (sum_i c_i where_i): the signed read-out along the asked
     # direction, so "is A <rel> B?" is the sign of one number for every relation.
     match_direction: bool = False
+    # With match_roles: each text token also counts what it matches, its tally sum_j sigmoid(l_j + b)
+    # over the image tokens (l_j its logit mean over heads, the referring logit; b learned), and every
+    # token's score reads its tally and the roles' signed tally n_B - n_A. With match_direction, u gains
+    # three components read against (n_B - n_A, |n_B - n_A|, 1): "are there more A than B?" is then
+    # the sign of the read-out along u too (model.referring.tally and .directions train both).
+    match_tally: bool = False
     # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
@@ -210,6 +216,12 @@ class ReferringConfig:
     # subject to its object, y down; the prompt's other words (0, 0)), mean squared error added with
     # this weight; prompts without relation words no target.
     directions: float = 0.0
+    # With fusion.match_tally and phrases > 0: the first layer's tally of each phrase word learns the
+    # number of cells its phrase's objects are centred in (the count of its phrase target), mean
+    # squared error added with this weight. With directions > 0 as well, the comparative words' asked
+    # components learn what they compare (meta["comparatives"]: "more" -> (-1, 0, -1/2) against
+    # (n_B - n_A, |n_B - n_A|, 1), "fewer" (1, 0, -1/2), "as many" (0, -1, 1/2)).
+    tally: float = 0.0
 
     @property
     def on(self) -> bool:
@@ -228,9 +240,9 @@ def referring_fits(fusion: FusionConfig, *, phrases: bool = False) -> bool:
 def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
     """``cfg`` (changed in place) with ``referring`` off when its fusion cannot carry it, and the
     JAR-only read-outs with their targets (``match_where``, ``position_queries``, ``match_roles``,
-    ``match_direction``; ``referring.roles``, ``offset``, ``directions``) off when what they need is:
-    a recipe written for JAR, run with another fusion or context (``jarvl demo --compare``, the
-    benchmarks' arms)."""
+    ``match_direction``, ``match_tally``; ``referring.roles``, ``offset``, ``directions``, ``tally``) off
+    when what they need is: a recipe written for JAR, run with another fusion or context (``jarvl demo
+    --compare``, the benchmarks' arms)."""
     f, r = cfg.fusion, cfg.referring
     if not referring_fits(f):
         r.weight = 0.0
@@ -241,13 +253,15 @@ def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
     if not (f.match_where and referring_fits(f, phrases=True)):
         f.match_roles = False
     if not f.match_roles:
-        f.match_direction = False
+        f.match_direction = f.match_tally = False
     if not (f.match_roles and r.phrases > 0):
         r.roles = 0.0
     if not r.roles > 0:
         r.offset = 0.0
     if not f.match_direction:
         r.directions = 0.0
+    if not (f.match_tally and r.phrases > 0):
+        r.tally = 0.0
     return cfg
 
 
@@ -295,6 +309,8 @@ class ModelConfig:
             problems.append("fusion.match_roles needs fusion.match_where: true and text_context=tokens")
         if self.fusion.match_direction and not self.fusion.match_roles:
             problems.append("fusion.match_direction needs fusion.match_roles: true")
+        if self.fusion.match_tally and not self.fusion.match_roles:
+            problems.append("fusion.match_tally needs fusion.match_roles: true")
         if self.referring.roles > 0 and not (self.fusion.match_roles and self.referring.phrases > 0):
             problems.append("referring.roles needs fusion.match_roles: true and referring.phrases > 0")
         if self.fusion.position_queries and not (self.fusion.match_scores and referring_fits(self.fusion)):
@@ -334,7 +350,7 @@ class ModelConfig:
                     f"referring.{key} > 0 needs fusion.name=jar with fusion.image_context=tokens{context} "
                     f"(got {self.fusion.name}, {self.fusion.image_context}, {self.fusion.text_context})"
                 )
-        for key in ("roles", "offset", "directions"):
+        for key in ("roles", "offset", "directions", "tally"):
             value = getattr(r, key)
             if not (value >= 0 and value < float("inf")):
                 problems.append(f"referring.{key} must be a finite number >= 0, got {value!r}")
@@ -342,6 +358,10 @@ class ModelConfig:
             problems.append("referring.offset needs referring.roles > 0 (it trains the roles' signed read-out)")
         if r.directions > 0 and not self.fusion.match_direction:
             problems.append("referring.directions needs fusion.match_direction: true (it trains the asked direction)")
+        if r.tally > 0 and not (self.fusion.match_tally and r.phrases > 0):
+            problems.append(
+                "referring.tally needs fusion.match_tally: true and referring.phrases > 0 (it trains the phrase words' tallies)"
+            )
         if (r.weight > 0 or r.phrases > 0) and v.backbone:
             problems.append("referring needs the built-in vision tower (its tokens are the image grid)")
         if problems:

@@ -85,13 +85,28 @@ def role_targets(phrases: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor
 def direction_loss(asked: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
     """Mean squared error of every head's asked direction (``FusionOutput.asked`` float[B, L, 2, h])
     against the tokens' direction targets float[B, L, 2] (``Batch.directions``, NaN = no target):
-    the relation word's (dx, dy), the prompt's other words (0, 0). No target: adds nothing."""
+    the relation word's (dx, dy), the prompt's other words (0, 0). With ``match_tally`` both are 5
+    wide (float[B, L, 5, h] and float[B, L, 5]: the comparative words' three components after the
+    two). No target: adds nothing."""
     directions = directions.to(asked.device)
     keep = ~directions.isnan().any(dim=-1)  # (B, L)
     if not keep.any():
         return 0.0 * asked.sum()
-    pred = asked.float()[keep]  # (K, 2, h)
+    pred = asked.float()[keep]  # (K, 2 or 5, h)
+    if pred.shape[1] != directions.shape[-1]:
+        raise ValueError(f"direction targets are {directions.shape[-1]} wide, the asked directions {pred.shape[1]}")
     return F.mse_loss(pred, directions[keep].unsqueeze(-1).expand_as(pred))
+
+
+def tally_loss(tally: torch.Tensor, phrases: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of each phrase word's tally (``FusionOutput.tally`` float[B, L]) against
+    the number of cells its phrase's objects are centred in (the row sum of its phrase target,
+    ``Batch.phrases`` float[B, L, M], -1 rows: no target). No phrase word: adds nothing."""
+    phrases = phrases.to(tally.device)
+    keep = phrases[..., 0] >= 0  # (B, L)
+    if not keep.any():
+        return 0.0 * tally.sum()
+    return F.mse_loss(tally.float()[keep], phrases[keep].sum(-1))
 
 
 def offset_loss(offset: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor, roles: torch.Tensor | None = None) -> torch.Tensor:
@@ -253,8 +268,9 @@ class JARVLModel(nn.Module):
         adds ``grounding.weight`` x the grounding objective (``grounding_loss``). ``referents``
         float[B, M] (``Batch.referents``): with ``cfg.referring.weight`` > 0, the loss adds that weight
         x the referring objective (``referring_loss``); ``phrases`` float[B, L, M] (``Batch.phrases``),
-        with ``cfg.referring.phrases`` > 0, that weight x ``phrase_loss``; ``directions`` float[B, L, 2]
-        (``Batch.directions``), with ``cfg.referring.directions`` > 0, that weight x ``direction_loss``.
+        with ``cfg.referring.phrases`` > 0, that weight x ``phrase_loss`` (and ``referring.tally`` x
+        ``tally_loss``); ``directions`` float[B, L, 2 or 5] (``Batch.directions``), with
+        ``cfg.referring.directions`` > 0, that weight x ``direction_loss``.
         """
         r = self.cfg.referring
         referents = referents if r.weight > 0 else None
@@ -289,6 +305,8 @@ class JARVLModel(nn.Module):
                 loss = loss + r.offset * offset_loss(fused.offset, phrases, text_mask, roles)
         if r.directions > 0 and fused.asked is not None and directions is not None:
             loss = loss + r.directions * direction_loss(fused.asked, directions)
+        if r.tally > 0 and fused.tally is not None and phrases is not None:
+            loss = loss + r.tally * tally_loss(fused.tally, phrases)
         return ModelOutput(logits, loss, fused, grounding, referring, phrase)
 
     @torch.no_grad()

@@ -6,6 +6,7 @@ was generated: the reference semantics of the synthetic language, used to check 
     >>> question_referents(scene, "how many red objects are there?")    # [0, 3]: the objects it names
     >>> question_phrases(scene, "how many red objects are there?")      # [(9, 20, [0, 3])]: per phrase
     >>> relation_directions("is the red circle left of the blue square?")  # [(18, 25, (1.0, 0.0))]
+    >>> comparative_asks("are there more circles than squares?")  # [(10, 14, (-1.0, 0.0, -0.5))]
 
 Both return None when the text is ill-posed for the scene (a reference that is not unique, a
 relation too close to call); both raise ValueError for text outside the templates.
@@ -229,3 +230,18 @@ def relation_directions(question: str) -> list[tuple[int, int, tuple[float, floa
         axis, sign = RELATIONS[m.group(1)]
         out.append((m.start(), m.end(), (float(sign), 0.0) if axis == "x" else (0.0, float(sign))))
     return out
+
+
+# What each comparative asks of (n_B - n_A, |n_B - n_A|, 1), the counts' difference of its second and
+# first noun phrase: the answer is "yes" exactly when the product is positive, for integer counts.
+COMPARATIVE_ASKS = {"more": (-1.0, 0.0, -0.5), "fewer": (1.0, 0.0, -0.5), "as many": (0.0, -1.0, 0.5)}
+
+
+def comparative_asks(question: str) -> list[tuple[int, int, tuple[float, float, float]]]:
+    """The comparative of a count comparison ("are there more A than B?", "there are as many A as
+    B.") as a character span and what it asks of (n_B - n_A, |n_B - n_A|, 1), n the phrases' counts:
+    "more" (-1, 0, -1/2), "fewer" (1, 0, -1/2), "as many" (0, -1, 1/2), so that their dot product
+    is > 0 exactly when the answer is yes (``COMPARATIVE_ASKS``). A text without one: [].
+    """
+    m = re.match(r"\s*(?:are there|there are) (more|fewer|as many) ", question.lower())
+    return [] if m is None else [(m.start(1), m.end(1), COMPARATIVE_ASKS[m.group(1)])]

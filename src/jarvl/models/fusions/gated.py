@@ -38,6 +38,13 @@ class GatedCrossAttention(nn.Module):
     u . sum_i c_i where_i of the signed read-out onto it, one more score input per head for every
     query: "is A <rel> B?" is the sign of one number whatever the relation, when the relation
     word's u_i points along its direction and the other words' are 0 (``ReferringConfig.directions``).
+    ``match_tally`` (with ``match_roles``) counts what each query matches: its tally n_i =
+    sum_j sigmoid(l_ij + b) over the context tokens, l_ij the attention logit mean over heads (the
+    referring logit, ``cell_logits``) and b a learned bias (``tally_bias``), about the number of objects
+    the word names when l_ij is trained to say which cells hold them (``ReferringConfig.tally``); the
+    score reads n_i and the roles' signed tally sum_i c_i n_i = n_B - n_A. With ``match_direction`` too,
+    u_i has three more components per head, read against (n_B - n_A, |n_B - n_A|, 1): "are there more
+    A than B?" asks (-1, 0, -1/2), so that the answer is again the sign of the read-out along u.
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class GatedCrossAttention(nn.Module):
         position_queries: bool = False,
         match_roles: bool = False,
         match_direction: bool = False,
+        match_tally: bool = False,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
@@ -72,11 +80,19 @@ class GatedCrossAttention(nn.Module):
         self.match_roles = match_roles
         if match_direction and not match_roles:
             raise ValueError("match_direction needs match_roles")
-        self.where_u = nn.Parameter(torch.zeros(2 * heads, dim)) if match_direction else None  # raw: zero start
+        if match_tally and not match_roles:
+            raise ValueError("match_tally needs match_roles")
+        self.asks = 2 + 3 * match_tally  # u_i's components per head: (x, y) [, tally, |tally|, 1]
+        self.where_u = nn.Parameter(torch.zeros(self.asks * heads, dim)) if match_direction else None  # raw: zero start
+        # The tally's threshold: sigmoid(l + b) starts at ~1/S per token, a tally of ~1 (not S/2).
+        self.tally_bias = nn.Parameter(torch.tensor(-4.0)) if match_tally else None
         self.signed: torch.Tensor | None = None  # the last forward's signed read-out float[B, 2h] (match_roles)
-        self.asked: torch.Tensor | None = None  # the last forward's u_i per query float[B, N, 2, h] (match_direction)
+        self.asked: torch.Tensor | None = None  # the last forward's u_i per query float[B, N, asks, h] (match_direction)
+        self.tally: torch.Tensor | None = None  # the last forward's tally per query float[B, N] (match_tally)
         self.score = (
-            nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction), dim) if match_scores else None
+            nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction) + 2 * match_tally, dim)
+            if match_scores
+            else None
         )
         self.alpha = TanhGate(gate_init)
         self.mlp = MLP(dim, mlp_ratio)
@@ -105,9 +121,10 @@ class GatedCrossAttention(nn.Module):
         else:
             if (self.match_where or self.where_q is not None) and positions is None:
                 raise ValueError("match_where and position_queries need the context tokens' positions")
+            f = self.norm_f(f)
             cross, attn, best = self.attn.with_match_scores(
                 t,
-                self.norm_f(f),
+                f,
                 key_mask=f_mask,
                 return_attn=return_attn,
                 count=self.match_count,
@@ -118,15 +135,24 @@ class GatedCrossAttention(nn.Module):
                 if roles is None:
                     raise ValueError("match_roles needs the queries' roles")
                 where = best[..., -2 * self.attn.heads :]  # (B, N, 2h): x then y per head
-                signed = (roles.to(where.dtype).unsqueeze(-1) * where).sum(dim=1, keepdim=True)  # (B, 1, 2h)
+                b, n, h = where.shape[0], where.shape[1], self.attn.heads
+                c = roles.to(where.dtype).unsqueeze(-1)  # (B, N, 1)
+                signed = (c * where).sum(dim=1, keepdim=True)  # (B, 1, 2h)
                 parts = [best, signed.expand_as(where)]
-                if self.where_u is not None:  # (sum_i u_i) . signed per head, the same for every query
-                    b, n, h = where.shape[0], where.shape[1], self.attn.heads
-                    u = F.linear(t, self.where_u).view(b, n, 2, h)  # (B, N, 2, h)
+                asked_of = signed.view(b, 1, 2, h)  # what u_i is read against, per head
+                if self.tally_bias is not None:
+                    tally = self._tally(t, f, f_mask, positions)  # (B, N)
+                    self.tally = tally
+                    diff = (c * tally.unsqueeze(-1)).sum(dim=1, keepdim=True)  # (B, 1, 1): n_B - n_A
+                    parts += [tally.unsqueeze(-1), diff.expand(b, n, 1)]
+                    extra = torch.cat([diff, diff.abs(), torch.ones_like(diff)], dim=-1)  # (B, 1, 3)
+                    asked_of = torch.cat([asked_of, extra.unsqueeze(-1).expand(b, 1, 3, h)], dim=2)  # (B, 1, 5, h)
+                if self.where_u is not None:  # (sum_i u_i) . asked_of per head, the same for every query
+                    u = F.linear(t, self.where_u).view(b, n, self.asks, h)  # (B, N, asks, h)
                     self.asked = u  # read by JARFusion for the direction target
                     if query_mask is not None:
                         u = u * query_mask.to(u.dtype).view(b, n, 1, 1)
-                    along = (u.sum(dim=1, keepdim=True) * signed.view(b, 1, 2, h)).sum(dim=2)  # (B, 1, h)
+                    along = (u.sum(dim=1, keepdim=True) * asked_of).sum(dim=2)  # (B, 1, h)
                     parts.append(along.expand(b, n, h))
                 best = torch.cat(parts, dim=-1)
                 self.signed = signed.squeeze(1)  # (B, 2h): read by JARFusion for the offset target
@@ -143,15 +169,27 @@ class GatedCrossAttention(nn.Module):
         query = F.linear(t, self.where_q).view(b, n, self.attn.heads, -1).transpose(1, 2)  # (B, h, N, 2)
         return query, positions
 
+    def _tally(self, t: torch.Tensor, f: torch.Tensor, f_mask: torch.Tensor | None, positions: torch.Tensor | None) -> torch.Tensor:
+        """Each query's tally sum_j sigmoid(l_ij + b) over the real context tokens: t float[B, N, D],
+        f float[B, S, D] (``f_mask`` bool[B, S]), both already normalised -> float[B, N]."""
+        logits = self._logits(t, f, positions)  # (B, N, S)
+        p = torch.sigmoid(logits + self.tally_bias)
+        if f_mask is not None:
+            p = p * f_mask.to(p.dtype).unsqueeze(1)
+        return p.sum(dim=-1)
+
     def cell_logits(self, t: torch.Tensor, f: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """The attention logit of every query with every context token, mean over heads: how well
         a text latent (a question word) matches an image token. t float[B, N, D], f float[B, S, D]
         -> float[B, N, S]. The same q, k projections (and position bias, given ``positions``
         float[S, 2]) as ``forward``'s."""
+        return self._logits(self.norm_t(t), self.norm_f(f), positions)
+
+    def _logits(self, t: torch.Tensor, f: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
+        """``cell_logits`` of t float[B, N, D] and f float[B, S, D], both already normalised."""
         attn, d = self.attn, t.shape[-1]
-        t = self.norm_t(t)
         q = attn._split(attn.q(t))  # (B, h, N, hs)
-        k = attn._split(F.linear(self.norm_f(f), attn.kv.weight[:d], attn.kv.bias[:d]))  # (B, h, S, hs)
+        k = attn._split(F.linear(f, attn.kv.weight[:d], attn.kv.bias[:d]))  # (B, h, S, hs)
         logits = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, N, S)
         bias = self._position_bias(t, positions)
         if bias is not None:
