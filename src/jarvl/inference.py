@@ -45,6 +45,7 @@ def make_collator(cfg: ModelConfig, tokenizer: Tokenizer, *, share_images: bool 
         phrase_targets=phrases,
         directions=cfg.referring.directions > 0,
         comparatives=cfg.referring.directions > 0 and cfg.fusion.match_tally,
+        attributes=tuple(cfg.grounding.labels) if cfg.referring.directions > 0 and cfg.fusion.match_same else (),
         share_images=share_images,
     )
 

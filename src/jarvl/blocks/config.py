@@ -138,6 +138,13 @@ class FusionConfig:
     # three components read against (n_B - n_A, |n_B - n_A|, 1): "are there more A than B?" is then
     # the sign of the read-out along u too (model.referring.tally and .directions train both).
     match_tally: bool = False
+    # With match_roles: how many sameness read-outs, one per grounding attribute (grounding.labels, in
+    # order; 0 = off): the roles' signed sum of the tokens' attention outputs, o_B - o_A, whose
+    # magnitude |o_B - o_A| a linear map turns into one logit per attribute, "do the two referents
+    # agree on it?" (model.referring.same trains it from the grounding ground truth); every token's
+    # score reads them, and with match_direction u gains one component per attribute read against
+    # them: "is A the same size as B?" asks 1 at size.
+    match_same: int = 0
     # What jar's iterations start from: the text resampler's N latents t_N (the paper's Eq. 2) or
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
@@ -222,6 +229,12 @@ class ReferringConfig:
     # components learn what they compare (meta["comparatives"]: "more" -> (-1, 0, -1/2) against
     # (n_B - n_A, |n_B - n_A|, 1), "fewer" (1, 0, -1/2), "as many" (0, -1, 1/2)).
     tally: float = 0.0
+    # With fusion.match_same, phrases > 0 and grounding: the first layer's sameness logits learn, for a
+    # prompt whose two referent phrases name one object each, whether the two objects share each
+    # grounding attribute (their cells' grounding targets), binary cross-entropy added with this weight.
+    # With directions > 0 as well, a sameness question's attribute word learns to ask that attribute
+    # (meta["same"], oracle.same_asks).
+    same: float = 0.0
 
     @property
     def on(self) -> bool:
@@ -240,7 +253,8 @@ def referring_fits(fusion: FusionConfig, *, phrases: bool = False) -> bool:
 def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
     """``cfg`` (changed in place) with ``referring`` off when its fusion cannot carry it, and the
     JAR-only read-outs with their targets (``match_where``, ``position_queries``, ``match_roles``,
-    ``match_direction``, ``match_tally``; ``referring.roles``, ``offset``, ``directions``, ``tally``) off
+    ``match_direction``, ``match_tally``, ``match_same``; ``referring.roles``, ``offset``, ``directions``,
+    ``tally``, ``same``) off
     when what they need is: a recipe written for JAR, run with another fusion or context (``jarvl demo
     --compare``, the benchmarks' arms)."""
     f, r = cfg.fusion, cfg.referring
@@ -254,6 +268,7 @@ def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
         f.match_roles = False
     if not f.match_roles:
         f.match_direction = f.match_tally = False
+        f.match_same = 0
     if not (f.match_roles and r.phrases > 0):
         r.roles = 0.0
     if not r.roles > 0:
@@ -262,6 +277,8 @@ def without_unfit_referring(cfg: ModelConfig) -> ModelConfig:
         r.directions = 0.0
     if not (f.match_tally and r.phrases > 0):
         r.tally = 0.0
+    if not (f.match_same and r.phrases > 0 and cfg.grounding.weight > 0):
+        r.same = 0.0
     return cfg
 
 
@@ -311,6 +328,18 @@ class ModelConfig:
             problems.append("fusion.match_direction needs fusion.match_roles: true")
         if self.fusion.match_tally and not self.fusion.match_roles:
             problems.append("fusion.match_tally needs fusion.match_roles: true")
+        labels = self.grounding.labels
+        if isinstance(self.fusion.match_same, bool) or not (isinstance(self.fusion.match_same, int) and self.fusion.match_same >= 0):
+            problems.append(
+                f"fusion.match_same must be an integer >= 0 (read-outs, one per grounding attribute), got {self.fusion.match_same!r}"
+            )
+        elif self.fusion.match_same and not self.fusion.match_roles:
+            problems.append("fusion.match_same needs fusion.match_roles: true")
+        elif self.fusion.match_same and self.fusion.match_same != len(labels):
+            problems.append(
+                f"fusion.match_same must equal the number of grounding.labels attributes ({len(labels)}: {', '.join(labels) or 'none'}), "
+                f"got {self.fusion.match_same}"
+            )
         if self.referring.roles > 0 and not (self.fusion.match_roles and self.referring.phrases > 0):
             problems.append("referring.roles needs fusion.match_roles: true and referring.phrases > 0")
         if self.fusion.position_queries and not (self.fusion.match_scores and referring_fits(self.fusion)):
@@ -350,7 +379,7 @@ class ModelConfig:
                     f"referring.{key} > 0 needs fusion.name=jar with fusion.image_context=tokens{context} "
                     f"(got {self.fusion.name}, {self.fusion.image_context}, {self.fusion.text_context})"
                 )
-        for key in ("roles", "offset", "directions", "tally"):
+        for key in ("roles", "offset", "directions", "tally", "same"):
             value = getattr(r, key)
             if not (value >= 0 and value < float("inf")):
                 problems.append(f"referring.{key} must be a finite number >= 0, got {value!r}")
@@ -361,6 +390,10 @@ class ModelConfig:
         if r.tally > 0 and not (self.fusion.match_tally and r.phrases > 0):
             problems.append(
                 "referring.tally needs fusion.match_tally: true and referring.phrases > 0 (it trains the phrase words' tallies)"
+            )
+        if r.same > 0 and not (self.fusion.match_same and r.phrases > 0 and self.grounding.weight > 0):
+            problems.append(
+                "referring.same needs fusion.match_same > 0, referring.phrases > 0 and grounding.weight > 0 (its targets are the grounding's)"
             )
         if (r.weight > 0 or r.phrases > 0) and v.backbone:
             problems.append("referring needs the built-in vision tower (its tokens are the image grid)")

@@ -38,7 +38,7 @@ class Batch:
     image_index: torch.Tensor | None = None
     referents: torch.Tensor | None = None  # float[B, G*G]: referring targets per text and cell (ReferentTargets)
     phrases: torch.Tensor | None = None  # float[B, L, G*G]: phrase targets per prompt token and cell (PhraseTargets)
-    directions: torch.Tensor | None = None  # float[B, L, 2 or 5]: direction targets per prompt token (direction_targets)
+    directions: torch.Tensor | None = None  # float[B, L, K]: direction targets per prompt token (direction_targets)
 
     def __len__(self) -> int:
         return self.text_ids.shape[0]
@@ -185,19 +185,29 @@ class PhraseTargets:
         return out
 
 
-def direction_targets(sample: Sample, offsets: Sequence[tuple[int, int]], length: int, *, comparatives: bool = False) -> torch.Tensor:
+def direction_targets(
+    sample: Sample, offsets: Sequence[tuple[int, int]], length: int, *, comparatives: bool = False, attributes: Sequence[str] = ()
+) -> torch.Tensor:
     """Direction targets (``ReferringConfig.directions``): float[length, 2]. A prompt with relation
     words in ``meta["directions"]`` ((start, end, (dx, dy)): a character span and the direction from
     the relation's subject to its object in image coordinates, x right, y down) gives their tokens
     (dx, dy) and its other tokens (0, 0): only the relation word asks a direction. NaN on the padding
     and on every token of a prompt without them (no target). With ``comparatives`` (``fusion.match_tally``)
-    float[length, 5]: three more components, a comparative's (a, b, c) from ``meta["comparatives"]``
-    (``oracle.comparative_asks``) on its tokens and 0 elsewhere; a prompt with either kind has targets."""
-    meta = sample.meta or {}
-    spans = [(a, b, tuple(d) + (0.0, 0.0, 0.0)[: 3 * comparatives]) for a, b, d in meta.get("directions") or ()]
+    three more components, a comparative's (a, b, c) from ``meta["comparatives"]`` (``oracle.comparative_asks``)
+    on its tokens and 0 elsewhere; with ``attributes`` (``fusion.match_same``: the grounding attributes
+    in order) one more per attribute, 1 on the tokens of a sameness question's attribute word
+    (``meta["same"]``, ``oracle.same_asks``) at its attribute and 0 elsewhere. A prompt with any of
+    these kinds has targets: float[length, 2 + 3 x comparatives + len(attributes)]."""
+    meta, pad, width = sample.meta or {}, 3 * comparatives + len(attributes), 2 + 3 * comparatives + len(attributes)
+    spans = [(a, b, (*d, *(0.0,) * pad)) for a, b, d in meta.get("directions") or ()]
     if comparatives:
-        spans += [(a, b, (0.0, 0.0, *asks)) for a, b, asks in meta.get("comparatives") or ()]
-    out = torch.full((length, 2 + 3 * comparatives), float("nan"))
+        spans += [(a, b, (0.0, 0.0, *asks, *(0.0,) * len(attributes))) for a, b, asks in meta.get("comparatives") or ()]
+    for a, b, name in (meta.get("same") or ()) if attributes else ():
+        target = [0.0] * width
+        if name in attributes:
+            target[width - len(attributes) + list(attributes).index(name)] = 1.0
+        spans.append((a, b, tuple(target)))
+    out = torch.full((length, width), float("nan"))
     if not spans:
         return out
     for t, (a, b) in enumerate(offsets[:length]):
@@ -218,7 +228,7 @@ class Collator:
     With ``share_images``, samples of a batch naming the same image (``Sample.image_id``, else a
     non-empty ``image_path``) get one image row and ``Batch.image_index`` (see ``Batch``). With
     ``directions``, ``Batch.directions`` holds each prompt token's ``direction_targets`` (with
-    ``comparatives`` too, theirs 5 wide).
+    ``comparatives`` and ``attributes``, theirs wider).
     """
 
     def __init__(
@@ -236,6 +246,7 @@ class Collator:
         phrase_targets: PhraseTargets | None = None,
         directions: bool = False,
         comparatives: bool = False,
+        attributes: Sequence[str] = (),
         share_images: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
@@ -246,7 +257,7 @@ class Collator:
         self.grid_targets = grid_targets
         self.referent_targets = referent_targets
         self.phrase_targets = phrase_targets
-        self.directions, self.comparatives = directions, comparatives
+        self.directions, self.comparatives, self.attributes = directions, comparatives, tuple(attributes)
         self.share_images = share_images
 
     def __call__(self, items: list[Sample | BadRecord]) -> Batch:
@@ -314,10 +325,12 @@ class Collator:
         return torch.stack([self.phrase_targets(s, o, length, s.image.shape[0], s.image.shape[1]) for s, o in zip(kept, offsets)])
 
     def _directions(self, kept: list[Sample], length: int, offsets: list) -> torch.Tensor | None:
-        """float[B, L, 2 or 5]: each kept prompt's direction targets per token (None when off or empty)."""
+        """float[B, L, K]: each kept prompt's direction targets per token (None when off or empty)."""
         if not self.directions or not kept:
             return None
-        return torch.stack([direction_targets(s, o, length, comparatives=self.comparatives) for s, o in zip(kept, offsets)])
+        return torch.stack(
+            [direction_targets(s, o, length, comparatives=self.comparatives, attributes=self.attributes) for s, o in zip(kept, offsets)]
+        )
 
     def prompts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt ids long[B, L] (cut to ``max_text_len``, right-padded) and their mask bool[B, L]."""

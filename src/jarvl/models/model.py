@@ -109,6 +109,37 @@ def tally_loss(tally: torch.Tensor, phrases: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(tally.float()[keep], phrases[keep].sum(-1))
 
 
+def same_targets(
+    phrases: torch.Tensor, roles: torch.Tensor, grid_targets: torch.Tensor, image_index: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Whether a prompt's two referents share each grounding attribute: phrases float[B, L, M]
+    (``Batch.phrases``), roles float[B, L] (``role_targets``: -1/n on the first referent phrase, +1/n
+    on the second, NaN = not two phrases), grid_targets long[Bi, A, M] (``Batch.grid_targets``: each
+    cell's attribute classes), image_index long[B] or None -> float[B, A]: 1 where the two phrases'
+    objects agree on the attribute, 0 where not, NaN where a phrase does not name exactly one object
+    (or its cell has no class)."""
+    rows = phrases.clamp(min=0)
+    first = (rows * (roles < 0).unsqueeze(-1)).amax(dim=1)  # (B, M): the first phrase's cells
+    second = (rows * (roles > 0).unsqueeze(-1)).amax(dim=1)
+    grid = grid_targets if image_index is None else grid_targets[image_index]  # (B, A, M)
+    a = grid.shape[1]
+    pick = lambda cells: grid.gather(2, cells.argmax(-1).view(-1, 1, 1).expand(-1, a, 1)).squeeze(-1)  # noqa: E731
+    ca, cb = pick(first), pick(second)  # (B, A)
+    ok = (first.sum(-1) == 1) & (second.sum(-1) == 1)  # (B,): one object each
+    ok = ok.unsqueeze(-1) & (ca >= 0) & (cb >= 0)
+    return torch.where(ok, (ca == cb).float(), torch.full_like(ca, float("nan"), dtype=torch.float))
+
+
+def same_loss(agree: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy of the sameness logits (``FusionOutput.agree`` float[B, A]) against
+    ``same_targets`` float[B, A] (NaN = no target, adds nothing)."""
+    target = target.to(agree.device)
+    keep = ~target.isnan()
+    if not keep.any():
+        return 0.0 * agree.sum()
+    return F.binary_cross_entropy_with_logits(agree.float()[keep], target[keep])
+
+
 def offset_loss(offset: torch.Tensor, phrases: torch.Tensor, text_mask: torch.Tensor, roles: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error of every head's signed read-out (``FusionOutput.offset`` float[B, 2h], x
     then y per head) against the second referent's centre minus the first's (``role_targets``
@@ -298,11 +329,15 @@ class JARVLModel(nn.Module):
                 )
             phrase = self.phrase_loss(fused.referring, phrases)
             loss = loss + r.phrases * phrase
-        if r.roles > 0 and fused.roles is not None and phrases is not None:
-            roles = role_targets(phrases, text_mask)  # once: both objectives read it
+        roles = None
+        if fused.roles is not None and phrases is not None and (r.roles > 0 or r.same > 0):
+            roles = role_targets(phrases, text_mask).to(phrases.device)  # once: every objective below reads it
+        if r.roles > 0 and roles is not None:
             loss = loss + r.roles * self.role_loss(fused.roles, roles)
             if r.offset > 0:
                 loss = loss + r.offset * offset_loss(fused.offset, phrases, text_mask, roles)
+        if r.same > 0 and roles is not None and fused.agree is not None and grid_targets is not None:
+            loss = loss + r.same * same_loss(fused.agree, same_targets(phrases, roles, grid_targets, image_index))
         if r.directions > 0 and fused.asked is not None and directions is not None:
             loss = loss + r.directions * direction_loss(fused.asked, directions)
         if r.tally > 0 and fused.tally is not None and phrases is not None:

@@ -17,7 +17,7 @@ from jarvl.data.synthetic.claims import Item
 from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.followup import followup_question
-from jarvl.data.synthetic.oracle import comparative_asks, phrase_spans, question_referents, relation_directions
+from jarvl.data.synthetic.oracle import comparative_asks, phrase_spans, question_referents, relation_directions, same_asks
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
 from jarvl.data.synthetic.vqa import make_vqa
@@ -45,7 +45,8 @@ class SyntheticDataset:
     and for VQA ``referents``: the indices in ``objects`` the question refers to (``oracle.question_referents``),
     and ``phrases``: [start, end, indices] per noun phrase of the question (``oracle.question_phrases``),
     ``directions``: [start, end, [dx, dy]] per directional relation word (``oracle.relation_directions``),
-    ``comparatives``: [start, end, [a, b, c]] for a count comparison's comparative (``oracle.comparative_asks``).
+    ``comparatives``: [start, end, [a, b, c]] for a count comparison's comparative (``oracle.comparative_asks``),
+    ``same``: [start, end, attribute] for a sameness question's attribute word (``oracle.same_asks``).
     """
 
     def __init__(
@@ -134,6 +135,7 @@ class SyntheticDataset:
             meta["phrases"] = None if spans is None else [[start, end, found] for start, end, found in spans]
             meta["directions"] = [[start, end, list(d)] for start, end, d in relation_directions(it.prompt)]
             meta["comparatives"] = [[start, end, list(a)] for start, end, a in comparative_asks(it.prompt)]
+            meta["same"] = [[start, end, attribute] for start, end, attribute in same_asks(it.prompt)]
         return Sample(
             prompt=it.prompt,
             target=it.target,

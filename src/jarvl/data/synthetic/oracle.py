@@ -7,6 +7,7 @@ was generated: the reference semantics of the synthetic language, used to check 
     >>> question_phrases(scene, "how many red objects are there?")      # [(9, 20, [0, 3])]: per phrase
     >>> relation_directions("is the red circle left of the blue square?")  # [(18, 25, (1.0, 0.0))]
     >>> comparative_asks("are there more circles than squares?")  # [(10, 14, (-1.0, 0.0, -0.5))]
+    >>> same_asks("is the red circle the same size as the blue square?")  # [(27, 31, "size")]
 
 Both return None when the text is ill-posed for the scene (a reference that is not unique, a
 relation too close to call); both raise ValueError for text outside the templates.
@@ -245,3 +246,9 @@ def comparative_asks(question: str) -> list[tuple[int, int, tuple[float, float, 
     """
     m = re.match(r"\s*(?:are there|there are) (more|fewer|as many) ", question.lower())
     return [] if m is None else [(m.start(1), m.end(1), COMPARATIVE_ASKS[m.group(1)])]
+
+
+def same_asks(question: str) -> list[tuple[int, int, str]]:
+    """The attribute a sameness question or statement asks about ("is the red circle the same size as
+    the blue square?": "size") as a character span and the attribute's name. A text without one: []."""
+    return [(m.start(1), m.end(1), m.group(1)) for m in re.finditer(rf"\bthe same {_ATTR} as\b", question.lower())]

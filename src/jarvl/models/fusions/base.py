@@ -37,8 +37,9 @@ class FusionOutput:
     referring: torch.Tensor | None = None  # float[B, K, M]: each query's match logit with each image token (when ``Fusion.referring``)
     roles: torch.Tensor | None = None  # float[B, K]: each text token's role c_i (jar with ``match_roles``)
     offset: torch.Tensor | None = None  # float[B, 2h]: the first layer's signed where read-out, x then y per head
-    asked: torch.Tensor | None = None  # float[B, K, 2 or 5, h]: the first layer's asked u per query (match_direction[, match_tally])
+    asked: torch.Tensor | None = None  # float[B, K, asks, h]: the first layer's asked u per query (match_direction)
     tally: torch.Tensor | None = None  # float[B, K]: the first layer's tally per query (match_tally)
+    agree: torch.Tensor | None = None  # float[B, A]: the first layer's sameness logits per attribute (match_same)
 
 
 class Fusion(nn.Module):

@@ -45,6 +45,10 @@ class GatedCrossAttention(nn.Module):
     score reads n_i and the roles' signed tally sum_i c_i n_i = n_B - n_A. With ``match_direction`` too,
     u_i has three more components per head, read against (n_B - n_A, |n_B - n_A|, 1): "are there more
     A than B?" asks (-1, 0, -1/2), so that the answer is again the sign of the read-out along u.
+    ``match_same`` = A > 0 (with ``match_roles``) compares the two referents' contents: the roles'
+    signed sum of the queries' attention outputs, o_B - o_A, whose magnitude a linear map ``same``
+    turns into A logits (one per attribute: "do they agree on it?", ``ReferringConfig.same``); the
+    score reads them, and with ``match_direction`` u_i has A more components read against them.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class GatedCrossAttention(nn.Module):
         match_roles: bool = False,
         match_direction: bool = False,
         match_tally: bool = False,
+        match_same: int = 0,
     ) -> None:
         super().__init__()
         self.norm_t = nn.LayerNorm(dim)
@@ -82,15 +87,19 @@ class GatedCrossAttention(nn.Module):
             raise ValueError("match_direction needs match_roles")
         if match_tally and not match_roles:
             raise ValueError("match_tally needs match_roles")
-        self.asks = 2 + 3 * match_tally  # u_i's components per head: (x, y) [, tally, |tally|, 1]
+        if match_same and not match_roles:
+            raise ValueError("match_same needs match_roles")
+        self.asks = 2 + 3 * match_tally + match_same  # u_i's components per head: (x, y) [, dn, |dn|, 1] [, same_a]
+        self.same = nn.Linear(dim, match_same) if match_same else None
         self.where_u = nn.Parameter(torch.zeros(self.asks * heads, dim)) if match_direction else None  # raw: zero start
         # The tally's threshold: sigmoid(l + b) starts at ~1/S per token, a tally of ~1 (not S/2).
         self.tally_bias = nn.Parameter(torch.tensor(-4.0)) if match_tally else None
         self.signed: torch.Tensor | None = None  # the last forward's signed read-out float[B, 2h] (match_roles)
         self.asked: torch.Tensor | None = None  # the last forward's u_i per query float[B, N, asks, h] (match_direction)
         self.tally: torch.Tensor | None = None  # the last forward's tally per query float[B, N] (match_tally)
+        self.agree: torch.Tensor | None = None  # the last forward's sameness logits float[B, A] (match_same)
         self.score = (
-            nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction) + 2 * match_tally, dim)
+            nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction) + 2 * match_tally + match_same, dim)
             if match_scores
             else None
         )
@@ -147,6 +156,12 @@ class GatedCrossAttention(nn.Module):
                     parts += [tally.unsqueeze(-1), diff.expand(b, n, 1)]
                     extra = torch.cat([diff, diff.abs(), torch.ones_like(diff)], dim=-1)  # (B, 1, 3)
                     asked_of = torch.cat([asked_of, extra.unsqueeze(-1).expand(b, 1, 3, h)], dim=2)  # (B, 1, 5, h)
+                if self.same is not None:
+                    agree = self.same((c * cross).sum(dim=1).abs())  # (B, A): from |o_B - o_A|
+                    self.agree = agree
+                    a = agree.shape[-1]
+                    parts.append(agree.unsqueeze(1).expand(b, n, a))
+                    asked_of = torch.cat([asked_of, agree.view(b, 1, a, 1).expand(b, 1, a, h)], dim=2)
                 if self.where_u is not None:  # (sum_i u_i) . asked_of per head, the same for every query
                     u = F.linear(t, self.where_u).view(b, n, self.asks, h)  # (B, N, asks, h)
                     self.asked = u  # read by JARFusion for the direction target

@@ -26,7 +26,7 @@ class JARFusion(Fusion):
     With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
     resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
     text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
-    ``match_count``, ``match_where``, ``match_roles``, ``match_direction``, ``match_tally``) add the
+    ``match_count``, ``match_where``, ``match_roles``, ``match_direction``, ``match_tally``, ``match_same``) add the
     match read-outs to Eq. 3 and ``cfg.position_queries`` a query-dependent position bias to its
     logits (GatedCrossAttention). With ``referring``
     set (and image tokens as context) the output's ``referring`` holds the first layer's logit of
@@ -52,6 +52,7 @@ class JARFusion(Fusion):
                 match_roles=cfg.match_roles,
                 match_direction=cfg.match_direction,
                 match_tally=cfg.match_tally,
+                match_same=cfg.match_same,
             )
             for _ in range(cfg.iterations)
         )
@@ -110,6 +111,7 @@ class JARFusion(Fusion):
         if mask is None:
             mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
         offset = self.fuse[0].signed if roles is not None else None  # (B, 2h): the first layer's signed read-out
-        asked = self.fuse[0].asked if self.cfg.match_direction else None  # (B, L, 2 or 5, h)
+        asked = self.fuse[0].asked if self.cfg.match_direction else None  # (B, L, asks, h)
         tally = self.fuse[0].tally if self.cfg.match_tally else None  # (B, L)
-        return FusionOutput(self.norm(fused), mask, diag, referring, roles, offset, asked, tally)
+        agree = self.fuse[0].agree if self.cfg.match_same else None  # (B, A)
+        return FusionOutput(self.norm(fused), mask, diag, referring, roles, offset, asked, tally, agree)
