@@ -103,8 +103,12 @@ def test_match_tally_counts_the_matches_and_reads_the_difference_along_the_asked
     feats = torch.cat([signed, torch.stack([diff, diff.abs(), torch.ones(2)], -1).view(2, 1, 3, 1).expand(2, 1, 3, 2)], 2)
     u = (block.asked * mask.view(2, 3, 1, 1)).sum(1, keepdim=True)  # (B, 1, 5, h), padding left out
     torch.testing.assert_close(seen[0][..., 12:], (u * feats).sum(2).expand(2, 3, 2))
-    seen[0][..., 10:].sum().backward()
+    seen[0][..., 10:].sum().backward(retain_graph=True)
+    assert block.tally_bias.grad.abs() > 0 and block.attn.q.weight.grad.abs().sum() > 0
+    block.zero_grad()
+    block.tally.sum().backward()  # what the count target fits: the threshold, not the logits
     assert block.tally_bias.grad.abs() > 0
+    assert block.attn.q.weight.grad is None  # zero_grad left it None: nothing reached it
     with pytest.raises(ValueError, match="match_tally needs match_roles"):
         GatedCrossAttention(16, 2, match_scores=True, match_where=True, match_tally=True)
 

@@ -225,7 +225,8 @@ class ReferringConfig:
     directions: float = 0.0
     # With fusion.match_tally and phrases > 0: the first layer's tally of each phrase word learns the
     # number of cells its phrase's objects are centred in (the count of its phrase target), mean
-    # squared error added with this weight. With directions > 0 as well, the comparative words' asked
+    # squared error added with this weight; it moves the tally's threshold only (the logits detached:
+    # they learn the cells from the phrase targets). With directions > 0 as well, the comparative words' asked
     # components learn what they compare (meta["comparatives"]: "more" -> (-1, 0, -1/2) against
     # (n_B - n_A, |n_B - n_A|, 1), "fewer" (1, 0, -1/2), "as many" (0, -1, 1/2)).
     tally: float = 0.0

@@ -38,7 +38,7 @@ class FusionOutput:
     roles: torch.Tensor | None = None  # float[B, K]: each text token's role c_i (jar with ``match_roles``)
     offset: torch.Tensor | None = None  # float[B, 2h]: the first layer's signed where read-out, x then y per head
     asked: torch.Tensor | None = None  # float[B, K, asks, h]: the first layer's asked u per query (match_direction)
-    tally: torch.Tensor | None = None  # float[B, K]: the first layer's tally per query (match_tally)
+    tally: torch.Tensor | None = None  # float[B, K]: the first layer's tally per query, its logits detached (match_tally)
     agree: torch.Tensor | None = None  # float[B, A]: the first layer's sameness logits per attribute (match_same)
 
 

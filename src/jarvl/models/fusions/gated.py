@@ -41,7 +41,8 @@ class GatedCrossAttention(nn.Module):
     ``match_tally`` (with ``match_roles``) counts what each query matches: its tally n_i =
     sum_j sigmoid(l_ij + b) over the context tokens, l_ij the attention logit mean over heads (the
     referring logit, ``cell_logits``) and b a learned bias (``tally_bias``), about the number of objects
-    the word names when l_ij is trained to say which cells hold them (``ReferringConfig.tally``); the
+    the word names when l_ij is trained to say which cells hold them (the phrase targets; the count
+    target ``ReferringConfig.tally`` moves b only, through ``self.tally``, the logits detached); the
     score reads n_i and the roles' signed tally sum_i c_i n_i = n_B - n_A. With ``match_direction`` too,
     u_i has three more components per head, read against (n_B - n_A, |n_B - n_A|, 1): "are there more
     A than B?" asks (-1, 0, -1/2), so that the answer is again the sign of the read-out along u.
@@ -96,7 +97,7 @@ class GatedCrossAttention(nn.Module):
         self.tally_bias = nn.Parameter(torch.tensor(-4.0)) if match_tally else None
         self.signed: torch.Tensor | None = None  # the last forward's signed read-out float[B, 2h] (match_roles)
         self.asked: torch.Tensor | None = None  # the last forward's u_i per query float[B, N, asks, h] (match_direction)
-        self.tally: torch.Tensor | None = None  # the last forward's tally per query float[B, N] (match_tally)
+        self.tally: torch.Tensor | None = None  # the last forward's tally per query, logits detached, float[B, N] (match_tally)
         self.agree: torch.Tensor | None = None  # the last forward's sameness logits float[B, A] (match_same)
         self.score = (
             nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction) + 2 * match_tally + match_same, dim)
@@ -150,8 +151,7 @@ class GatedCrossAttention(nn.Module):
                 parts = [best, signed.expand_as(where)]
                 asked_of = signed.view(b, 1, 2, h)  # what u_i is read against, per head
                 if self.tally_bias is not None:
-                    tally = self._tally(t, f, f_mask, positions)  # (B, N)
-                    self.tally = tally
+                    tally, self.tally = self._tally(t, f, f_mask, positions)  # (B, N) each
                     diff = (c * tally.unsqueeze(-1)).sum(dim=1, keepdim=True)  # (B, 1, 1): n_B - n_A
                     parts += [tally.unsqueeze(-1), diff.expand(b, n, 1)]
                     extra = torch.cat([diff, diff.abs(), torch.ones_like(diff)], dim=-1)  # (B, 1, 3)
@@ -184,14 +184,21 @@ class GatedCrossAttention(nn.Module):
         query = F.linear(t, self.where_q).view(b, n, self.attn.heads, -1).transpose(1, 2)  # (B, h, N, 2)
         return query, positions
 
-    def _tally(self, t: torch.Tensor, f: torch.Tensor, f_mask: torch.Tensor | None, positions: torch.Tensor | None) -> torch.Tensor:
+    def _tally(
+        self, t: torch.Tensor, f: torch.Tensor, f_mask: torch.Tensor | None, positions: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Each query's tally sum_j sigmoid(l_ij + b) over the real context tokens: t float[B, N, D],
-        f float[B, S, D] (``f_mask`` bool[B, S]), both already normalised -> float[B, N]."""
+        f float[B, S, D] (``f_mask`` bool[B, S]), both already normalised -> (tally float[B, N], the
+        same with l detached, float[B, N]). The second is what ``ReferringConfig.tally`` fits: a count
+        target moves the threshold b only, the logits learn which cells match from the phrase targets
+        (measured: fitting the logits to the counts as well slowed every family early on)."""
         logits = self._logits(t, f, positions)  # (B, N, S)
-        p = torch.sigmoid(logits + self.tally_bias)
-        if f_mask is not None:
-            p = p * f_mask.to(p.dtype).unsqueeze(1)
-        return p.sum(dim=-1)
+        keep = None if f_mask is None else f_mask.to(logits.dtype).unsqueeze(1)
+        out = []
+        for scores in (logits, logits.detach()):
+            p = torch.sigmoid(scores + self.tally_bias)
+            out.append((p if keep is None else p * keep).sum(dim=-1))
+        return out[0], out[1]
 
     def cell_logits(self, t: torch.Tensor, f: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
         """The attention logit of every query with every context token, mean over heads: how well
