@@ -115,6 +115,8 @@ def test_match_same_reads_the_magnitude_of_the_signed_attention_outputs():
     feats = torch.cat([signed, agree.view(2, 1, 3, 1).expand(2, 1, 3, 2)], 2)  # (B, 1, 5, h)
     u = (block.asked * mask.view(2, 3, 1, 1)).sum(1, keepdim=True)
     torch.testing.assert_close(seen[0][..., 13:], (u * feats).sum(2).expand(2, 3, 2))
+    block.agree.sum().backward()  # what the sameness target fits: the map, not the contents
+    assert block.same.weight.grad.abs().sum() > 0 and block.attn.q.weight.grad is None
     with pytest.raises(ValueError, match="match_same needs match_roles"):
         GatedCrossAttention(16, 2, match_scores=True, match_where=True, match_same=3)
 

@@ -232,7 +232,8 @@ class ReferringConfig:
     tally: float = 0.0
     # With fusion.match_same, phrases > 0 and grounding: the first layer's sameness logits learn, for a
     # prompt whose two referent phrases name one object each, whether the two objects share each
-    # grounding attribute (their cells' grounding targets), binary cross-entropy added with this weight.
+    # grounding attribute (their cells' grounding targets), binary cross-entropy added with this weight;
+    # it fits the linear map only (the contents detached: fitting them too held the demo task at 38%).
     # With directions > 0 as well, a sameness question's attribute word learns to ask that attribute
     # (meta["same"], oracle.same_asks).
     same: float = 0.0

@@ -39,7 +39,7 @@ class FusionOutput:
     offset: torch.Tensor | None = None  # float[B, 2h]: the first layer's signed where read-out, x then y per head
     asked: torch.Tensor | None = None  # float[B, K, asks, h]: the first layer's asked u per query (match_direction)
     tally: torch.Tensor | None = None  # float[B, K]: the first layer's tally per query, its logits detached (match_tally)
-    agree: torch.Tensor | None = None  # float[B, A]: the first layer's sameness logits per attribute (match_same)
+    agree: torch.Tensor | None = None  # float[B, A]: the first layer's sameness logits per attribute, contents detached (match_same)
 
 
 class Fusion(nn.Module):

@@ -48,8 +48,9 @@ class GatedCrossAttention(nn.Module):
     A than B?" asks (-1, 0, -1/2), so that the answer is again the sign of the read-out along u.
     ``match_same`` = A > 0 (with ``match_roles``) compares the two referents' contents: the roles'
     signed sum of the queries' attention outputs, o_B - o_A, whose magnitude a linear map ``same``
-    turns into A logits (one per attribute: "do they agree on it?", ``ReferringConfig.same``); the
-    score reads them, and with ``match_direction`` u_i has A more components read against them.
+    turns into A logits (one per attribute: "do they agree on it?"; ``ReferringConfig.same`` fits the
+    map through ``self.agree``, the contents detached); the score reads them, and with
+    ``match_direction`` u_i has A more components read against them.
     """
 
     def __init__(
@@ -98,7 +99,7 @@ class GatedCrossAttention(nn.Module):
         self.signed: torch.Tensor | None = None  # the last forward's signed read-out float[B, 2h] (match_roles)
         self.asked: torch.Tensor | None = None  # the last forward's u_i per query float[B, N, asks, h] (match_direction)
         self.tally: torch.Tensor | None = None  # the last forward's tally per query, logits detached, float[B, N] (match_tally)
-        self.agree: torch.Tensor | None = None  # the last forward's sameness logits float[B, A] (match_same)
+        self.agree: torch.Tensor | None = None  # the last forward's sameness logits, contents detached, float[B, A] (match_same)
         self.score = (
             nn.Linear(heads * (1 + match_count + 2 * match_where + 2 * match_roles + match_direction) + 2 * match_tally + match_same, dim)
             if match_scores
@@ -157,8 +158,9 @@ class GatedCrossAttention(nn.Module):
                     extra = torch.cat([diff, diff.abs(), torch.ones_like(diff)], dim=-1)  # (B, 1, 3)
                     asked_of = torch.cat([asked_of, extra.unsqueeze(-1).expand(b, 1, 3, h)], dim=2)  # (B, 1, 5, h)
                 if self.same is not None:
-                    agree = self.same((c * cross).sum(dim=1).abs())  # (B, A): from |o_B - o_A|
-                    self.agree = agree
+                    gap = (c * cross).sum(dim=1).abs()  # (B, D): |o_B - o_A|
+                    agree = self.same(gap)  # (B, A)
+                    self.agree = self.same(gap.detach())  # what the sameness target fits: the map only
                     a = agree.shape[-1]
                     parts.append(agree.unsqueeze(1).expand(b, n, a))
                     asked_of = torch.cat([asked_of, agree.view(b, 1, a, 1).expand(b, 1, a, h)], dim=2)
