@@ -4,8 +4,8 @@
 makes a from-scratch model answer from the image (issue #11, docs/recipe.md,
 benchmarks/results/learn_to_see.cpu.md): the match read-outs, Eq. 3 on the image tokens and the
 text tokens, the grounding and referring objectives, and the spatial read-outs with their targets
-(where, referent roles, the asked direction). ``jarvl train`` starts from ``learns``; the
-demo's YAML (``configs/demo.yaml``) spells the same settings out. A recipe fills only the keys the
+(where, referent roles, the asked direction) and the tally of each word's matches (count comparisons).
+``jarvl train`` starts from ``learns``; the demo's YAML (``configs/demo.yaml``) spells the same settings out. A recipe fills only the keys the
 experiment leaves unset, and drops an objective it supplied that the model cannot carry (referring
 on a fusion without JAR's text-to-image-token cross-attention, either objective beside a pretrained
 vision tower), where the same key set by hand is an error. The gates stay on auto (``gate_init``:
@@ -39,6 +39,7 @@ RECIPES: dict[str, dict[str, Any]] = {
             "match_where": True,
             "match_roles": True,
             "match_direction": True,
+            "match_tally": True,
         },
         "grounding": {"weight": 1.0, "labels": _SYNTHETIC_LABELS},
         "referring": {"weight": 3.0, "phrases": 3.0, "roles": 1.0, "directions": 1.0},
