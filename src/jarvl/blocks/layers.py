@@ -80,6 +80,7 @@ class Attention(nn.Module):
         count: bool = False,
         positions: torch.Tensor | None = None,
         position_bias: tuple[torch.Tensor, torch.Tensor] | None = None,
+        logits_out: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Cross-attention that also returns, per query and head, what softmax normalises away.
 
@@ -91,6 +92,8 @@ class Attention(nn.Module):
         attention-weighted mean position per head: where the attended keys are (a soft argmax),
         computed as P extra value channels. ``position_bias`` (query float[B, h, T, P], key float[S, P])
         adds their dot product to every logit (``with_position_bias``), the best logit included.
+        ``logits_out``: a list that gets the logits mean over heads, float[B, T, S] (the key mask not
+        applied), from the same q and k (``GatedCrossAttention``'s tally: no second projection).
         No SDPA kernel returns them: ``match_attention``
         computes them in one pass with a closed-form backward (the explicit ops below run only for
         ``return_attn``, diagnostics).
@@ -102,6 +105,8 @@ class Attention(nn.Module):
             q, k = with_position_bias(q, k, *position_bias)
         if positions is not None:  # (S, P) -> P more value channels per head
             v = torch.cat([v, positions.to(v.dtype).expand(*v.shape[:2], *positions.shape)], dim=-1)
+        if logits_out is not None:
+            logits_out.append((q @ k.transpose(-2, -1)).mean(dim=1) * q.shape[-1] ** -0.5)
         mask = key_padding_bias(key_mask)
         weights = None
         if return_attn:

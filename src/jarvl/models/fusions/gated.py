@@ -133,6 +133,7 @@ class GatedCrossAttention(nn.Module):
             if (self.match_where or self.where_q is not None) and positions is None:
                 raise ValueError("match_where and position_queries need the context tokens' positions")
             f = self.norm_f(f)
+            logits: list[torch.Tensor] | None = [] if self.tally_bias is not None else None
             cross, attn, best = self.attn.with_match_scores(
                 t,
                 f,
@@ -141,6 +142,7 @@ class GatedCrossAttention(nn.Module):
                 count=self.match_count,
                 positions=positions if self.match_where else None,
                 position_bias=self._position_bias(t, positions),
+                logits_out=logits,
             )
             if self.match_roles:
                 if roles is None:
@@ -152,7 +154,7 @@ class GatedCrossAttention(nn.Module):
                 parts = [best, signed.expand_as(where)]
                 asked_of = signed.view(b, 1, 2, h)  # what u_i is read against, per head
                 if self.tally_bias is not None:
-                    tally, self.tally = self._tally(t, f, f_mask, positions)  # (B, N) each
+                    tally, self.tally = self._tally(logits[0], f_mask)  # (B, N) each
                     diff = (c * tally.unsqueeze(-1)).sum(dim=1, keepdim=True)  # (B, 1, 1): n_B - n_A
                     parts += [tally.unsqueeze(-1), diff.expand(b, n, 1)]
                     extra = torch.cat([diff, diff.abs(), torch.ones_like(diff)], dim=-1)  # (B, 1, 3)
@@ -186,15 +188,12 @@ class GatedCrossAttention(nn.Module):
         query = F.linear(t, self.where_q).view(b, n, self.attn.heads, -1).transpose(1, 2)  # (B, h, N, 2)
         return query, positions
 
-    def _tally(
-        self, t: torch.Tensor, f: torch.Tensor, f_mask: torch.Tensor | None, positions: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Each query's tally sum_j sigmoid(l_ij + b) over the real context tokens: t float[B, N, D],
-        f float[B, S, D] (``f_mask`` bool[B, S]), both already normalised -> (tally float[B, N], the
-        same with l detached, float[B, N]). The second is what ``ReferringConfig.tally`` fits: a count
+    def _tally(self, logits: torch.Tensor, f_mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each query's tally sum_j sigmoid(l_ij + b) over the real context tokens: logits float[B, N, S]
+        (mean over heads, ``cell_logits``'s), ``f_mask`` bool[B, S] -> (tally float[B, N], the same
+        with l detached, float[B, N]). The second is what ``ReferringConfig.tally`` fits: a count
         target moves the threshold b only, the logits learn which cells match from the phrase targets
         (measured: fitting the logits to the counts as well slowed every family early on)."""
-        logits = self._logits(t, f, positions)  # (B, N, S)
         keep = None if f_mask is None else f_mask.to(logits.dtype).unsqueeze(1)
         out = []
         for scores in (logits, logits.detach()):
