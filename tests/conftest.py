@@ -56,3 +56,20 @@ ALL = [(p, f) for p in list_presets() for f in list_fusions()]
 def preset_fusion(request) -> tuple[str, str]:
     """Every registered preset x fusion."""
     return request.param
+
+
+def train_tiny_run(tmp_path, model: dict, train: str):
+    """Two training steps of the tiny preset with ``model`` (model keys beside the preset) on the
+    synthetic spec ``train``, then a ``Predictor`` of the run (a read-out's whole path: collate, loss,
+    checkpoint, inference)."""
+    from jarvl.inference import Predictor
+    from jarvl.train.config import build_experiment
+    from jarvl.train.trainer import Trainer
+
+    data = {"train": [train], "val": ["synthetic:vqa:val?n=16"], "batch_size": 16, "num_workers": 0}
+    cfg = build_experiment(
+        {"model": {"preset": "tiny", **model}, "data": data},
+        ["run.max_steps=2", "run.eval_every=2", "run.eval_samples=16", "run.progress=false"],
+    )
+    Trainer(cfg, tmp_path / "run").fit()
+    return Predictor(tmp_path / "run")

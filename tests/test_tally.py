@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import random_batch
+from conftest import random_batch, train_tiny_run
 
 from jarvl.blocks.config import without_unfit_referring
 from jarvl.blocks.layers import grid_positions
@@ -170,25 +170,8 @@ def test_tally_config_errors_name_the_key_and_unfit_recipes_drop_it():
 
 
 def test_training_with_the_tally_runs_and_predicts(tmp_path):
-    from jarvl.inference import Predictor
-    from jarvl.train.config import build_experiment
-    from jarvl.train.trainer import Trainer
-
     fusion = {"image_context": "tokens", "text_context": "tokens", "match_scores": True, "match_where": True}
     fusion.update(match_roles=True, match_direction=True, match_tally=True)
     referring = {"phrases": 1.0, "roles": 1.0, "directions": 1.0, "tally": 1.0}
-    cfg = build_experiment(
-        {
-            "model": {"preset": "tiny", "fusion": fusion, "referring": referring},
-            "data": {
-                "train": ["synthetic:vqa:train?n=64&families=compare,spatial"],
-                "val": ["synthetic:vqa:val?n=16"],
-                "batch_size": 16,
-                "num_workers": 0,
-            },
-        },
-        ["run.max_steps=2", "run.eval_every=2", "run.eval_samples=16", "run.progress=false"],
-    )
-    Trainer(cfg, tmp_path / "run").fit()
-    pred = Predictor(tmp_path / "run")
+    pred = train_tiny_run(tmp_path, {"fusion": fusion, "referring": referring}, "synthetic:vqa:train?n=64&families=compare,spatial")
     assert isinstance(pred.answer(np.zeros((64, 64, 3), dtype=np.uint8), "are there more circles than squares?"), str)

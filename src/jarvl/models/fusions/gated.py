@@ -206,13 +206,10 @@ class GatedCrossAttention(nn.Module):
         a text latent (a question word) matches an image token. t float[B, N, D], f float[B, S, D]
         -> float[B, N, S]. The same q, k projections (and position bias, given ``positions``
         float[S, 2]) as ``forward``'s."""
-        return self._logits(self.norm_t(t), self.norm_f(f), positions)
-
-    def _logits(self, t: torch.Tensor, f: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
-        """``cell_logits`` of t float[B, N, D] and f float[B, S, D], both already normalised."""
         attn, d = self.attn, t.shape[-1]
+        t = self.norm_t(t)
         q = attn._split(attn.q(t))  # (B, h, N, hs)
-        k = attn._split(F.linear(f, attn.kv.weight[:d], attn.kv.bias[:d]))  # (B, h, S, hs)
+        k = attn._split(F.linear(self.norm_f(f), attn.kv.weight[:d], attn.kv.bias[:d]))  # (B, h, S, hs)
         logits = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5  # (B, h, N, S)
         bias = self._position_bias(t, positions)
         if bias is not None:
