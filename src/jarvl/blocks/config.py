@@ -149,6 +149,12 @@ class FusionConfig:
     # the L text tokens themselves (no text resampler; the fused tokens are then the L positions,
     # masked like the text). A question's referents stay apart in their own tokens.
     text_context: Literal["latents", "tokens"] = "latents"
+    # The iterations share one set of weights (ALBERT's / the Universal Transformer's tying; Perceiver's
+    # ``weight_tie_layers``): one fusion block and one stack of ``layers_per_iteration`` layers applied
+    # ``iterations`` times (jar, perceiver, cotokenization; the fusions that do not iterate, like
+    # ``num_tokens``, ignore it, so a preset swaps fusions in one word). FLOPs unchanged, the iterative part's
+    # parameters / K: a reading of the paper's "32 layers" that fits its 350M parameters better.
+    share_iterations: bool = False
 
     @property
     def layers_per_iteration(self) -> int:
@@ -298,6 +304,9 @@ class ModelConfig:
     decoder: DecoderConfig = field(default_factory=DecoderConfig)
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
     referring: ReferringConfig = field(default_factory=ReferringConfig)
+    # The text encoder reads the decoder's token embedding (one vocabulary table, as T5 ties its
+    # encoder's, decoder's and output embeddings). Needs the built-in text tower at the model width.
+    tie_embeddings: bool = False
 
     def validate(self) -> ModelConfig:
         """Check the config for values that would only fail deep inside a forward pass."""
@@ -317,6 +326,11 @@ class ModelConfig:
                 problems.append(f"{name + '.' if name else ''}width {width} is not divisible by its heads {heads}")
         if self.fusion.num_tokens < 1 or self.fusion.iterations < 1 or self.fusion.layers < 0:
             problems.append("fusion.num_tokens and fusion.iterations must be >= 1, fusion.layers >= 0")
+        if self.tie_embeddings and (self.text.backbone or self.text.width != self.width or self.text.freeze):
+            problems.append(
+                "tie_embeddings needs the built-in, unfrozen text tower at the model width "
+                f"(got text.backbone={self.text.backbone!r}, text.width={self.text.width}, width={self.width}, text.freeze={self.text.freeze})"
+            )
         if self.fusion.match_count and not self.fusion.match_scores:
             problems.append("fusion.match_count needs fusion.match_scores: true")
         if self.fusion.match_where and not (self.fusion.match_scores and referring_fits(self.fusion)):

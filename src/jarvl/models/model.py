@@ -179,6 +179,8 @@ class JARVLModel(nn.Module):
         pretrained = bool(cfg.vision.backbone or cfg.text.backbone)  # auto gates: 0 beside a pretrained tower
         self.fusion = build_fusion(cfg.fusion, width=cfg.width, heads=cfg.heads, mlp_ratio=cfg.mlp_ratio, pretrained=pretrained)
         self.decoder = Decoder(cfg.decoder, width=cfg.width, vocab_size=cfg.text.vocab_size, mlp_ratio=cfg.mlp_ratio)
+        if cfg.tie_embeddings:  # one table: a checkpoint stores it under both names, loading fills it once
+            self.decoder.embed = self.text_encoder.embed
         # Grounding (cfg.grounding): per attribute, a linear map of each image token to its classes + "none".
         g = cfg.grounding
         self.grounding = (

@@ -89,10 +89,17 @@ def joint_sequence(image: torch.Tensor, text: torch.Tensor, text_mask: torch.Ten
 
 
 def layer_stacks(cfg: FusionConfig, width: int, heads: int, mlp_ratio: float) -> nn.ModuleList:
-    """``cfg.iterations`` stacks of ``cfg.layers_per_iteration`` transformer layers (T(.) of Eq. 4)."""
+    """``cfg.iterations`` stacks of ``cfg.layers_per_iteration`` transformer layers (T(.) of Eq. 4); one
+    stack with ``cfg.share_iterations`` (iteration i uses ``stacks[i % len(stacks)]``)."""
     return nn.ModuleList(
-        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration)) for _ in range(cfg.iterations)
+        nn.ModuleList(TransformerLayer(width, heads, mlp_ratio) for _ in range(cfg.layers_per_iteration))
+        for _ in range(distinct_iterations(cfg))
     )
+
+
+def distinct_iterations(cfg: FusionConfig) -> int:
+    """How many iterations have their own weights: 1 with ``cfg.share_iterations``, else all of them."""
+    return 1 if cfg.share_iterations else cfg.iterations
 
 
 FUSIONS: Registry[type[Fusion]] = Registry("fusion")

@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from jarvl.blocks.config import FusionConfig
-from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, layer_stacks, register_fusion, rows_for_texts
+from jarvl.models.fusions.base import (
+    Fusion,
+    FusionOutput,
+    distinct_iterations,
+    joint_sequence,
+    layer_stacks,
+    register_fusion,
+    rows_for_texts,
+)
 from jarvl.models.fusions.resamplers import SpatialResampler
 
 
@@ -24,8 +32,8 @@ class CoTokenizationFusion(Fusion):
     def __init__(self, cfg: FusionConfig, *, width: int, heads: int, mlp_ratio: float) -> None:
         super().__init__(cfg, width=width, heads=heads, mlp_ratio=mlp_ratio)
         self.modality = nn.Parameter(torch.zeros(2, width))
-        self.learners = nn.ModuleList(SpatialResampler(width, cfg.num_tokens) for _ in range(cfg.iterations))
-        self.condition = nn.ModuleList(nn.Linear(width, width) for _ in range(cfg.iterations))
+        self.learners = nn.ModuleList(SpatialResampler(width, cfg.num_tokens) for _ in range(distinct_iterations(cfg)))
+        self.condition = nn.ModuleList(nn.Linear(width, width) for _ in range(distinct_iterations(cfg)))
         self.layers = layer_stacks(cfg, width, self.heads, mlp_ratio)
         self.norm = nn.LayerNorm(width)
 
@@ -35,7 +43,9 @@ class CoTokenizationFusion(Fusion):
         x, mask = joint_sequence(image, text, text_mask, self.modality)  # (B, M + L, D), (B, M + L)
         fused = x.new_zeros(x.shape[0], self.cfg.num_tokens, x.shape[-1])
         diag = {}
-        for i, (learner, cond, layers) in enumerate(zip(self.learners, self.condition, self.layers)):
+        for i in range(self.cfg.iterations):
+            k = i % len(self.layers)  # one set of weights for all iterations with cfg.share_iterations
+            learner, cond, layers = self.learners[k], self.condition[k], self.layers[k]
             tokens, attn = learner(x, mask, condition=cond(fused.mean(dim=1)), return_attn=self.return_attn)
             fused = fused + tokens
             for layer in layers:

@@ -11,7 +11,7 @@ from torch import nn
 
 from jarvl.blocks.config import FusionConfig
 from jarvl.blocks.layers import grid_positions
-from jarvl.models.fusions.base import Fusion, FusionOutput, layer_stacks, register_fusion, rows_for_texts
+from jarvl.models.fusions.base import Fusion, FusionOutput, distinct_iterations, layer_stacks, register_fusion, rows_for_texts
 from jarvl.models.fusions.gated import GatedCrossAttention
 from jarvl.models.fusions.resamplers import build_resampler
 
@@ -22,7 +22,8 @@ class JARFusion(Fusion):
 
     Iteration i (Eq. 4): t_i = combine(t_N, F_{i-1}) (t_1 = t_N); F_i = T_i(Eq3(t_i, f_N)).
     ``combine``: weighted t_N + w_i F (learned scalar w_i, init 1) | residual t_N + F | none F.
-    T_i is ``cfg.layers_per_iteration`` pre-LN transformer layers [choice: "32 layers" = K x layers].
+    T_i is ``cfg.layers_per_iteration`` pre-LN transformer layers [choice: "32 layers" = K x layers];
+    with ``cfg.share_iterations`` every iteration uses one Eq. 3 block and one T.
     With ``cfg.image_context == "tokens"`` Eq. 3 reads the M image tokens instead of f_N (no image
     resampler); with ``cfg.text_context == "tokens"`` the iterations start from the L text tokens (no
     text resampler; the output is then L tokens with the text's mask). ``cfg.match_scores`` (and
@@ -54,7 +55,7 @@ class JARFusion(Fusion):
                 match_tally=cfg.match_tally,
                 match_same=cfg.match_same,
             )
-            for _ in range(cfg.iterations)
+            for _ in range(distinct_iterations(cfg))
         )
         self.refine = layer_stacks(cfg, width, h, mlp_ratio)
         self.combine_weights = nn.Parameter(torch.ones(max(0, cfg.iterations - 1)))
@@ -95,10 +96,14 @@ class JARFusion(Fusion):
             roles = self.role(t_n).squeeze(-1) * mask.to(t_n.dtype)  # (B, L), 0 on padding
         t = t_n
         fused = t_n
-        for i, (fuse, layers) in enumerate(zip(self.fuse, self.refine)):
+        first: dict[str, torch.Tensor | None] = {}
+        for i in range(self.cfg.iterations):
+            fuse, layers = self.fuse[i % len(self.fuse)], self.refine[i % len(self.refine)]
             if i > 0:
                 t = self._combine(t_n, fused, i - 1)
             fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles, query_mask=mask)
+            if i == 0:  # the first layer's read-outs (a shared block overwrites them in later iterations)
+                first = {"signed": fuse.signed, "asked": fuse.asked, "tally": fuse.tally, "agree": fuse.agree}
             for layer in layers:
                 fused = layer(fused, mask)
             if attn is not None:
@@ -110,8 +115,8 @@ class JARFusion(Fusion):
         diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
         if mask is None:
             mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
-        offset = self.fuse[0].signed if roles is not None else None  # (B, 2h): the first layer's signed read-out
-        asked = self.fuse[0].asked if self.cfg.match_direction else None  # (B, L, asks, h)
-        tally = self.fuse[0].tally if self.cfg.match_tally else None  # (B, L)
-        agree = self.fuse[0].agree if self.cfg.match_same else None  # (B, A)
+        offset = first["signed"] if roles is not None else None  # (B, 2h): the first layer's signed read-out
+        asked = first["asked"] if self.cfg.match_direction else None  # (B, L, asks, h)
+        tally = first["tally"] if self.cfg.match_tally else None  # (B, L)
+        agree = first["agree"] if self.cfg.match_same else None  # (B, A)
         return FusionOutput(self.norm(fused), mask, diag, referring, roles, offset, asked, tally, agree)
