@@ -129,3 +129,13 @@ def test_img2dataset_shards_collate_into_a_batch(shards):
     tok = train_tokenizer([t for s in samples for t in (s.prompt, s.target)], vocab_size=64)
     batch = Collator(tok, image_size=16, max_text_len=8, max_target_len=8)(samples)
     assert len(batch) == 4 and batch.images.shape == (4, 3, 16, 16) and batch.targets.shape[0] == 4
+
+
+def test_a_caption_record_with_malformed_supervision_is_skipped_and_counted(tmp_path):
+    good = {"__key__": "g", "jpg": image_bytes(), "txt": "a red square.", "json": json.dumps(metadata("g", "a red square.")).encode()}
+    bad_meta = {**metadata("b", "two squares."), "objects": [{"x": 3}]}
+    bad = {"__key__": "b", "jpg": image_bytes(), "txt": "two squares.", "json": json.dumps(bad_meta).encode()}
+    write_shard(tmp_path / "a.tar", [good, bad])
+    items = list(open_dataset(f"wds:{tmp_path / 'a.tar'}"))
+    assert [type(i).__name__ for i in items] == ["Sample", "BadRecord"]
+    assert items[1].reason == "bad_record" and "meta.objects[0]" in items[1].detail and items[1].source == "a.tar:b"

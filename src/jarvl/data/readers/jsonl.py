@@ -7,7 +7,8 @@ One JSON object per line of ``index.jsonl``::
 
 Required: ``image`` (path relative to the index file's folder, or absolute), ``prompt``,
 ``target``, ``task`` (one of ``TASKS``). Optional: ``family`` (str), ``id`` (str or int; default
-``"<line number>"``), ``answers`` (list of str), ``meta`` (object). Blank lines are skipped. Any
+``"<line number>"``), ``answers`` (list of str), ``meta`` (object; its supervision fields, such as
+``objects`` and ``phrases``, as ``jarvl.data.supervision`` describes). Blank lines are skipped. Any
 other key, a line that is not JSON, a missing field or a wrong type is a ``ValueError`` naming the
 file and line, raised when the index is opened, not in the middle of training.
 
@@ -34,6 +35,7 @@ from jarvl.data.images import MAX_PIXELS, load_image
 from jarvl.data.records import MAX_CHARS, clean_text, reader_options
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import TASKS, Sample
+from jarvl.data.supervision import check_supervision
 
 INDEX = "index.jsonl"
 _REQUIRED = {"image": str, "prompt": str, "target": str, "task": str}
@@ -59,6 +61,7 @@ def _check(record: Any, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: task {record['task']!r} is not one of {', '.join(TASKS)}")
     if not all(isinstance(a, str) for a in record.get("answers", [])):
         raise ValueError(f"{where}: field 'answers' must be a list of strings")
+    check_supervision(record.get("meta", {}), where, record["prompt"])
     return record
 
 

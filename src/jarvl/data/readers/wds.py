@@ -47,6 +47,7 @@ from jarvl.data.images import MAX_PIXELS, decode_image
 from jarvl.data.records import MAX_CHARS, clean_text, get_field, get_text, reader_options
 from jarvl.data.registry import register_reader
 from jarvl.data.schema import TASKS, Sample
+from jarvl.data.supervision import supervision_problem
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 PROMPT = "describe the image."
@@ -118,6 +119,9 @@ class WdsDataset(IterableDataset):
             else:
                 fields = self._caption_fields(raw.get("txt"), record, source)
                 metadata = record or {}
+                problem = supervision_problem(metadata)
+                if problem:
+                    raise BadRecord("bad_record", source, problem)
             image = decode_image(raw[ext], source, self.max_pixels, where=f"{url} member {key}.{ext}")
         except BadRecord as bad:
             return bad
