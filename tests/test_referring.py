@@ -353,3 +353,23 @@ def test_the_offset_loss_trains_every_heads_signed_read_out_to_the_referents_off
     loss.backward()
     assert offset.grad[1].abs().sum() == 0 and (offset.grad[0] < 0).all()
     torch.testing.assert_close(offset_loss(torch.full((2, 8), 2.0), phrases, mask), torch.tensor(0.0))
+
+
+@pytest.mark.parametrize("scores", [True, False])
+def test_the_fusions_referring_logits_are_its_first_layers_cell_logits(scores):
+    from jarvl.blocks.layers import grid_positions
+    from jarvl.models import FusionConfig, build_fusion
+
+    extra = dict(match_scores=True, match_where=True, position_queries=True, match_count=True) if scores else {}
+    cfg = FusionConfig(num_tokens=4, iterations=2, layers=2, gate_init=0.5, image_context="tokens", text_context="tokens", **extra)
+    torch.manual_seed(0)
+    fusion = build_fusion(cfg, width=32, heads=4).eval()
+    with torch.no_grad():  # a live position query, so that its bias is part of what is compared
+        for p in fusion.fuse[0].parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    fusion.referring = True
+    image, text = torch.randn(2, 16, 32), torch.randn(2, 7, 32)
+    mask = torch.ones(2, 7, dtype=torch.bool)
+    out = fusion(image, text, mask).referring
+    expected = fusion.fuse[0].cell_logits(text, image, grid_positions(16) if scores else None)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)

@@ -119,13 +119,15 @@ class GatedCrossAttention(nn.Module):
         positions: torch.Tensor | None = None,
         roles: torch.Tensor | None = None,
         query_mask: torch.Tensor | None = None,
+        logits_out: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """float[B, N, D], float[B, S, D] -> (float[B, N, D], attention float[B, N, S] or None).
         ``positions`` float[S, 2]: the context tokens' (x, y), needed with ``match_where`` and
         ``position_queries``. ``roles`` float[B, N] (0 on padding), needed with ``match_roles``: each
         query's role c_i; every query's score then also reads sum_i c_i where_i per head. ``query_mask``
         bool[B, N] (True = real; None = all): the queries whose u_i make the question's direction
-        (``match_direction``)."""
+        (``match_direction``). ``logits_out`` (with ``match_scores``): a list that gets ``cell_logits``'s
+        float[B, N, S], from this forward's own q and k (no second projection)."""
         t = self.norm_t(t)
         if self.score is None:
             cross, attn = self.attn(t, self.norm_f(f), key_mask=f_mask, return_attn=return_attn)
@@ -133,7 +135,7 @@ class GatedCrossAttention(nn.Module):
             if (self.match_where or self.where_q is not None) and positions is None:
                 raise ValueError("match_where and position_queries need the context tokens' positions")
             f = self.norm_f(f)
-            logits: list[torch.Tensor] | None = [] if self.tally_bias is not None else None
+            logits = logits_out if logits_out is not None else ([] if self.tally_bias is not None else None)
             cross, attn, best = self.attn.with_match_scores(
                 t,
                 f,

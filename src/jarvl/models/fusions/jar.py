@@ -90,7 +90,12 @@ class JARFusion(Fusion):
         # fusion layer's own projections (image_context tokens: one score per image cell).
         positional = self.cfg.match_where or self.cfg.position_queries
         where = grid_positions(f_n.shape[1], f_n.device) if positional else None  # (M, 2): the image grid
-        referring = self.fuse[0].cell_logits(t_n, f_n, where) if self.referring and self.image_resampler is None else None
+        wants_cells = self.referring and self.image_resampler is None
+        referring, cells = None, None
+        if wants_cells and self.fuse[0].score is None:
+            referring = self.fuse[0].cell_logits(t_n, f_n, where)  # (B, N, M)
+        elif wants_cells:
+            cells = []  # the first layer's forward appends the same logits from its own q and k
         roles = None
         if self.role is not None:  # text_context tokens: t_n is the text tokens, mask their mask
             roles = self.role(t_n).squeeze(-1) * mask.to(t_n.dtype)  # (B, L), 0 on padding
@@ -101,9 +106,11 @@ class JARFusion(Fusion):
             fuse, layers = self.fuse[i % len(self.fuse)], self.refine[i % len(self.refine)]
             if i > 0:
                 t = self._combine(t_n, fused, i - 1)
-            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles, query_mask=mask)
+            logits_out = cells if i == 0 else None
+            fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles, query_mask=mask, logits_out=logits_out)
             if i == 0:  # the first layer's read-outs (a shared block overwrites them in later iterations)
                 first = {"signed": fuse.signed, "asked": fuse.asked, "tally": fuse.tally, "agree": fuse.agree}
+                referring = cells[0] if cells else referring  # (B, N, M)
             for layer in layers:
                 fused = layer(fused, mask)
             if attn is not None:
