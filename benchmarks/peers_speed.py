@@ -10,7 +10,7 @@ of the peak; (3) the model step (forward, backward, AdamW) with 4 questions per 
 encoded once (``image_index``), as questions/s. The peers (``peer_fusions.py``) sit between the
 same encoders and decoder, with the same batch, data and optimiser.
 
-    python benchmarks/peers_speed.py [--fusion jar,concat,peer_flamingo,peer_perceiver,peer_vilt]
+    python -m benchmarks.peers_speed [--fusion jar,concat,peer_flamingo,peer_perceiver,peer_vilt]
         [--configs paper,demo] [--steps 40] [--rounds 2] [--quick]
 
 ``run(...)`` returns the results as a dict (what ``main`` writes to ``results/peers_speed.{md,json}``).
@@ -30,12 +30,11 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import peer_fusions  # noqa: E402,F401  (registers the peers)
 import torch  # noqa: E402
-from provenance import cpu_name  # noqa: E402  (the suite's one CPU-name reader)
 
+from benchmarks import peer_fusions  # noqa: E402  (registers the peers)
+from benchmarks.provenance import cpu_name  # noqa: E402  (the suite's one CPU-name reader)
 from jarvl.config import load_yaml  # noqa: E402
 from jarvl.data.loader import ResumableBatchSampler, make_loader  # noqa: E402
 from jarvl.profiling.flops import flop_counter  # noqa: E402

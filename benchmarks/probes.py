@@ -18,7 +18,7 @@ names objects (``meta["phrases"]``), the position the first gated cross-attentio
 Pearson r per head and axis: whether each referent's position is in its own words' tokens (the
 two-object spatial diagnosis, ``results/spatial_two_objects.md``).
 
-    python benchmarks/probes.py --checkpoint runs/demo [--data "synthetic:vqa:test?n=6000"] [--quick]
+    python -m benchmarks.probes --checkpoint runs/demo [--data "synthetic:vqa:test?n=6000"] [--quick]
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from collections import Counter
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from common import write_results  # noqa: E402
 
+from benchmarks.common import write_results  # noqa: E402
 from jarvl.blocks.layers import grid_positions  # noqa: E402
 from jarvl.data.registry import open_dataset  # noqa: E402
 from jarvl.data.synthetic.config import COLORS, SHAPES, SIZES  # noqa: E402

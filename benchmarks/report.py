@@ -58,7 +58,7 @@ def build(results: Path = R.RESULTS) -> str:
                for f, src in these]  # fmt: skip
         md.append("")
     md += ["## Experiments\n", *sections, "## Other pages here\n"]
-    md.append("Speed: from issue 15 (its scripts, `benchmarks/train_speed.py`, `benchmarks/gpu_fusions.py` and `benchmarks/peers_speed.py`, "
+    md.append("Speed: from issue 15 (its scripts, `python -m benchmarks.train_speed`, `benchmarks/gpu_fusions.py` and `python -m benchmarks.peers_speed`, "
               "are not configs yet): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in SPEED if (results / f"{s}.md").is_file()) + ".\n")  # fmt: skip
     if (results / "attention_maps.md").is_file():
         md.append(

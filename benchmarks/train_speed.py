@@ -6,7 +6,7 @@ real trainer end to end, for each ``--fusion``; (2) also runs on one thread, whi
 much of a fusion's FLOP saving survives when its smaller matrices must be split across threads. Targets from the project's issues: JAR tiny
 >= 200 training samples/s on 2 cores, and the pipeline >= 3x what training consumes.
 
-    python benchmarks/train_speed.py [--fusion jar,concat] [--steps 60] [--quick]
+    python -m benchmarks.train_speed [--fusion jar,concat] [--steps 60] [--quick]
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from common import write_results  # noqa: E402
 
+from benchmarks.common import write_results  # noqa: E402
 from jarvl.data.loader import ResumableBatchSampler, make_loader  # noqa: E402
 from jarvl.train.config import build_experiment  # noqa: E402
 from jarvl.train.logger import read_metrics  # noqa: E402

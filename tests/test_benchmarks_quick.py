@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_train_speed_quick(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.train_speed", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 pytest.importorskip("flamingo_pytorch")
 pytest.importorskip("perceiver_pytorch")
 pytest.importorskip("transformers")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
-import peer_fusions  # noqa: E402
-
+from benchmarks import peer_fusions  # noqa: E402
 from jarvl.models import build_model  # noqa: E402
 from jarvl.profiling.profiler import make_inputs  # noqa: E402
 

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-
-import probes  # noqa: E402
-
-from jarvl.data.synthetic.dataset import SyntheticDataset  # noqa: E402
+from benchmarks import probes
+from jarvl.data.synthetic.dataset import SyntheticDataset
 
 
 def test_probe_reads_a_linear_label_and_not_noise():
