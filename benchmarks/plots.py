@@ -98,7 +98,9 @@ def ablation_bars(groups: dict[str, list[dict]], path: Path, *, baseline: float 
                 ax.annotate(f"{b['gflops']:.3f} GF", (x, y), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=7)
         if baseline is not None:
             ax.axhline(_pct(baseline), ls="--", color="grey", lw=1)
-        ax.set_xticks(list(xs), [str(b["value"]) for b in bars])
+        labels = [str(b["value"]) for b in bars]
+        crowded = sum(len(t) for t in labels) > 32  # long arm names side by side overlap: slant them
+        ax.set_xticks(list(xs), labels, rotation=30 if crowded else 0, ha="right" if crowded else "center", fontsize=8 if crowded else None)
         ax.set_title(knob)
         ax.set_ylabel("held-out accuracy (%)")
         ax.grid(alpha=0.3, axis="y")
