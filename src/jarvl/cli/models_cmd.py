@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             str(c.width),
             f"{c.vision.depth}/{c.text.depth}/{c.decoder.depth}",
             str(c.fusion.num_tokens),
-            f"{c.fusion.iterations} x {c.fusion.layers_per_iteration}",
+            f"{c.fusion.iterations} x {c.fusion.layers_per_iteration}" + (", shared" if c.fusion.share_iterations else ""),
         ]
         if args.params:
             row += [f"{sum(p.numel() for p in build_model(name, f).parameters()) / 1e6:.1f}M" for f in list_fusions()]
