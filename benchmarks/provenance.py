@@ -65,7 +65,8 @@ def record(device: str = "cpu") -> dict:
 
 
 def describe(p: dict) -> str:
-    """Two markdown lines: command and commit; machine, torch, threads, date, alone."""
+    """Markdown lines: command and commit; machine, torch, threads, date, alone; the other commands whose
+    runs the result holds (``combine``'s parts, ``--merge``'s earlier runs); who re-rendered the page."""
     m = p.get("machine") or {}
     alone = {True: "alone on the machine", False: "machine shared", None: "alone: not recorded"}[p.get("alone")]
     ported = f" (ported from `{p['ported_from']}`: {p.get('ported_note', '')})" if p.get("ported_from") else ""
@@ -73,6 +74,18 @@ def describe(p: dict) -> str:
         f"Command: `{p.get('command', '?')}`{ported}, commit {p.get('git_commit') or 'not recorded'}  \n"
         f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores" + (f", GPU {m['gpu']}" if m.get("gpu") else "") + ", "
         f"torch {p.get('torch', '?')} ({p.get('threads', '?')} threads), device {p.get('device', '?')}; {p.get('date', '?')}; {alone}"
+        + _history(p)
         + (f"  \nPage re-rendered by `{p['rendered_by']}`" if p.get("rendered_by") else "")
         + "\n"
     )
+
+
+def _history(p: dict) -> str:
+    """The other commands a result file holds runs of: the parts ``combine`` joined (each with the runs
+    it continued with ``--merge``), or the runs this one continued; "" when it is one command's."""
+    if p.get("parts"):
+        commands = [c for part in p["parts"] for c in [*part.get("earlier", []), part.get("command", "?")]]
+        return f"  \nCombined by `{p.get('combined_by', '?')}` from the runs of: " + "; ".join(f"`{c}`" for c in commands)
+    if p.get("earlier"):
+        return "  \nContinuing (`--merge`) the runs of: " + "; ".join(f"`{c}`" for c in p["earlier"])
+    return ""

@@ -133,7 +133,7 @@ def main(
         print(f"re-wrote {p.with_suffix('.md')} from {source}")
         return p
     kind = get_kind(exp.kind)
-    old = None
+    old, prov = None, provenance.record(device)
     if merge:
         if not getattr(kind, "MERGE_KEYS", None):
             raise SystemExit(f"--merge: the {exp.kind} kind cannot merge; rerun the whole experiment")
@@ -144,7 +144,9 @@ def main(
             if differ or saved["payload"].get("ported"):
                 raise SystemExit(f"--merge: {src} was made with other settings ({', '.join(differ) or 'ported'}); rerun everything instead")
             old = saved["payload"]
-    ctx = Context(exp, settings, device, out, provenance.record(device), quick=quick, old=old, log=lambda m: print(m, flush=True))
+            before = saved["provenance"]
+            prov["earlier"] = [*before.get("earlier", []), before.get("command", "?")]  # the runs this one continues
+    ctx = Context(exp, settings, device, out, prov, quick=quick, old=old, log=lambda m: print(m, flush=True))
     payload = kind.run(exp, settings, ctx)
     p = ctx.save(payload)
     print(f"wrote {p} and {p.with_suffix('.md')}")

@@ -181,6 +181,18 @@ def test_arms_subset_and_combine(tmp_path):
     assert len(combined["provenance"]["parts"]) == 2
     page = (tmp_path / "c" / "learn_to_see.cpu.md").read_text()
     assert "| recipe |" in page and "| paper |" in page and "first reaches text-only + 15 points" in page
+    assert "Combined by `" in page and page.count("--arms recipe") == 3  # the header's command and both parts'
+
+
+def test_the_page_names_every_command_whose_runs_the_result_holds():
+    from benchmarks.provenance import describe
+
+    merged = {"command": "run x --arms b --merge", "earlier": ["run x --arms a"]}
+    assert "Continuing (`--merge`) the runs of: `run x --arms a`" in describe(merged)
+    combined = {**merged, "parts": [merged, {"command": "run x --arms c"}], "combined_by": "combine x A B"}
+    line = describe(combined).splitlines()[2]
+    assert line == "Combined by `combine x A B` from the runs of: `run x --arms a`; `run x --arms b --merge`; `run x --arms c`"
+    assert len(describe({"command": "run x"}).splitlines()) == 2  # one command's result: nothing more
 
 
 def test_budget_is_samples_whatever_the_arms_batch():
