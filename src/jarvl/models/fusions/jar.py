@@ -90,12 +90,10 @@ class JARFusion(Fusion):
         # fusion layer's own projections (image_context tokens: one score per image cell).
         positional = self.cfg.match_where or self.cfg.position_queries
         where = grid_positions(f_n.shape[1], f_n.device) if positional else None  # (M, 2): the image grid
+        # A first layer that reads match scores appends them to ``cells`` from its own q and k; else they are computed here.
         wants_cells = self.referring and self.image_resampler is None
-        referring, cells = None, None
-        if wants_cells and self.fuse[0].score is None:
-            referring = self.fuse[0].cell_logits(t_n, f_n, where)  # (B, N, M)
-        elif wants_cells:
-            cells = []  # the first layer's forward appends the same logits from its own q and k
+        cells = [] if wants_cells and self.fuse[0].score is not None else None
+        referring = self.fuse[0].cell_logits(t_n, f_n, where) if wants_cells and cells is None else None  # (B, N, M)
         roles = None
         if self.role is not None:  # text_context tokens: t_n is the text tokens, mask their mask
             roles = self.role(t_n).squeeze(-1) * mask.to(t_n.dtype)  # (B, L), 0 on padding
@@ -110,7 +108,6 @@ class JARFusion(Fusion):
             fused, attn = fuse(t, f_n, return_attn=self.return_attn, positions=where, roles=roles, query_mask=mask, logits_out=logits_out)
             if i == 0:  # the first layer's read-outs (a shared block overwrites them in later iterations)
                 first = {"signed": fuse.signed, "asked": fuse.asked, "tally": fuse.tally, "agree": fuse.agree}
-                referring = cells[0] if cells else referring  # (B, N, M)
             for layer in layers:
                 fused = layer(fused, mask)
             if attn is not None:
@@ -120,6 +117,8 @@ class JARFusion(Fusion):
         if attn_txt is not None:
             diag["attn/text_resampler"] = attn_txt.detach()
         diag.update({f"gate/{k}": v for k, v in self.gate_values().items()})
+        if cells:
+            referring = cells[0]  # (B, N, M)
         if mask is None:
             mask = torch.ones(fused.shape[:2], dtype=torch.bool, device=fused.device)
         offset = first["signed"] if roles is not None else None  # (B, 2h): the first layer's signed read-out
