@@ -1,4 +1,4 @@
-"""``python -m benchmarks run CONFIG [--quick] [--merge] [--from-json [PATH]] [--device cuda] [--out DIR]``,
+"""``python -m benchmarks run CONFIG [--quick] [--merge] [--from-json [PATH]] [--device cuda] [--out DIR] [--arms A,B] [--tasks T]``,
 ``python -m benchmarks combine CONFIG PART.json...``, ``python -m benchmarks report``, ``python -m benchmarks list``."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where to train (names the result file)")
     r.add_argument("--out", type=Path, help="results folder (default benchmarks/results; --quick: runs/benchmarks-quick)")
     r.add_argument("--arms", help="only these arms, comma-separated (split an experiment over processes, then `combine`)")
+    r.add_argument("--tasks", help="only these tasks, comma-separated (e.g. vqa)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="change a setting, e.g. --set seeds=1 (repeatable)")
     c = sub.add_parser("combine", help="join result files of one config's parts (run --arms ...) into one result file and page")
     c.add_argument("config", help="benchmarks/configs/NAME.yaml, or NAME")
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "run":
         from benchmarks.run import main as run
 
-        arms = [a.strip() for a in args.arms.split(",") if a.strip()] if args.arms else None
+        def names(value: str | None) -> list[str] | None:
+            return [a.strip() for a in value.split(",") if a.strip()] if value else None
+
         run(
             args.config,
             quick=args.quick,
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
             from_json=args.from_json,
             device=args.device,
             out=args.out,
-            arms=arms,
+            arms=names(args.arms),
+            tasks=names(args.tasks),
             overrides=args.set,
         )
     elif args.cmd == "combine":
@@ -64,4 +68,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from jarvl.config import ConfigError
+
+    try:
+        main()
+    except ConfigError as e:  # a bad config, --arms, --tasks or --set: one line, nothing measured
+        raise SystemExit(f"python -m benchmarks: {e}") from None

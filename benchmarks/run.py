@@ -3,8 +3,8 @@
 The result file is rewritten whenever the kind has something new (after each training run), so a
 stopped experiment keeps what it measured. ``--merge`` continues from the file already there (the
 kind's settings must match); ``--from-json`` writes the page again from a result file without
-measuring (the provenance stays the measurement's, ``rendered_by`` is added). ``--arms`` runs a subset
-of the arms and ``--set`` changes a setting (``seeds=1``), so an experiment can be split over processes
+measuring (the provenance stays the measurement's, ``rendered_by`` is added). ``--arms`` (``--tasks``) runs a subset
+of the arms (tasks) and ``--set`` changes a setting (``seeds=1``), so an experiment can be split over processes
 or machines; ``combine`` joins the parts' result files into one (their measuring settings must match).
 """
 
@@ -71,8 +71,15 @@ def write(exp: Experiment, result: dict, out: Path) -> Path:
     return results.write(out, result, page(exp, result, out))
 
 
-def select(exp: Experiment, settings: Any, arms: list[str] | None, overrides: list[str] | None) -> Any:
-    """Keep only the ``arms`` named (in the config's order) and apply ``KEY=VALUE`` setting overrides."""
+def select(
+    exp: Experiment, settings: Any, arms: list[str] | None, overrides: list[str] | None, tasks: list[str] | None = None
+) -> Any:
+    """Keep only the ``arms`` and ``tasks`` named (in the config's order) and apply ``KEY=VALUE`` setting overrides."""
+    if tasks:
+        unknown = [t for t in tasks if t not in exp.tasks]
+        if unknown:
+            raise ConfigError(f"--tasks: {', '.join(unknown)} not in {exp.name}'s tasks ({', '.join(exp.tasks)})")
+        exp.tasks = [t for t in exp.tasks if t in tasks]
     if arms:
         labels = [a.label for a in exp.arms]
         unknown = [a for a in arms if a not in labels]
@@ -121,9 +128,10 @@ def main(
     out: Path | None = None,
     arms: list[str] | None = None,
     overrides: list[str] | None = None,
+    tasks: list[str] | None = None,
 ) -> Path:
     exp, settings = load(config, quick=quick)
-    settings = select(exp, settings, arms, overrides)
+    settings = select(exp, settings, arms, overrides, tasks)
     out = Path(out or (QUICK_OUT if quick else results.RESULTS))
     if from_json is not None:
         source = Path(from_json) if from_json else results.path(out, exp.name, device)
