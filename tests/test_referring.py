@@ -11,7 +11,8 @@ from conftest import random_batch
 from jarvl.data.collate import Collator, ReferentTargets
 from jarvl.data.schema import Sample
 from jarvl.data.synthetic.dataset import SyntheticDataset
-from jarvl.data.synthetic.oracle import question_phrases, question_referents
+from jarvl.data.synthetic.config import SynthConfig
+from jarvl.data.synthetic.oracle import question_phrases, question_referents, statement_phrase_spans, statement_referents
 from jarvl.data.synthetic.scene import Obj, Scene
 from jarvl.models import get_preset
 from jarvl.models.model import JARVLModel
@@ -373,3 +374,48 @@ def test_the_fusions_referring_logits_are_its_first_layers_cell_logits(scores):
     out = fusion(image, text, mask).referring
     expected = fusion.fuse[0].cell_logits(text, image, grid_positions(16) if scores else None)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+# --- entailment statements: the same supervision as the questions they restate ---
+
+
+@pytest.mark.parametrize(
+    "statement, phrases",
+    [
+        ("there is a red circle.", [("red circle", [0])]),
+        ("there is a green circle made of wood.", [("green circle", [])]),  # contradiction: nothing named
+        ("there is a red circle made of wood.", [("red circle", [0])]),  # neutral: the red circle is there
+        ("there are two red objects.", [("red objects", [0, 1])]),
+        ("there are no squares.", [("squares", [1])]),
+        ("there are more circles than squares.", [("circles", [0, 2]), ("squares", [1])]),
+        ("there are as many blue objects as squares.", [("blue objects", [2]), ("squares", [1])]),
+        ("the large circle is left of the red square.", [("large circle", [0]), ("red square", [1])]),
+        ("the red square is the same size as the blue circle.", [("red square", [1]), ("blue circle", [2])]),
+        ("the small circle is blue.", [("small circle", [2])]),
+        ("the red object is a circle.", None),  # two red objects: ill-posed
+    ],
+)
+def test_statement_referents_and_phrases_name_what_the_words_pick_out(statement, phrases):
+    refs = statement_referents(SCENE, statement)
+    if phrases is None:
+        assert refs is None
+        return
+    got = [(statement[a:b], found) for a, b, found in statement_phrase_spans(SCENE, statement)]
+    assert got == phrases
+    assert refs == sorted({j for _, found in phrases for j in found})
+
+
+def test_every_generated_statement_has_referents_and_phrases_that_agree_with_its_label():
+    ds = SyntheticDataset("entailment", "train", 300, config=SynthConfig(min_objects=3, max_objects=6))
+    families = set()
+    for i in range(len(ds)):
+        s = ds[i]
+        refs, phrases = s.meta["referents"], s.meta["phrases"]
+        assert refs is not None and phrases, s.prompt
+        assert {j for _, _, found in phrases for j in found} == set(refs), s.prompt
+        families.add(s.family)
+        if s.family == "material":  # neutral exactly when what it names is there
+            assert (len(refs) > 0) == (s.target == "neutral"), s.prompt
+        elif s.family == "exists":
+            assert (len(refs) > 0) == (s.target == "entailment"), s.prompt
+    assert families == {"material", "exists", "count", "attribute", "spatial", "compare_count", "compare_attribute"}

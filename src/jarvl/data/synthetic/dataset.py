@@ -17,7 +17,15 @@ from jarvl.data.synthetic.claims import Item
 from jarvl.data.synthetic.config import SPLIT_CONDITION, SPLITS, SynthConfig, unknown_choice
 from jarvl.data.synthetic.entailment import make_entailment
 from jarvl.data.synthetic.followup import followup_question
-from jarvl.data.synthetic.oracle import comparative_asks, phrase_spans, question_referents, relation_directions, same_asks
+from jarvl.data.synthetic.oracle import (
+    comparative_asks,
+    phrase_spans,
+    question_referents,
+    relation_directions,
+    same_asks,
+    statement_phrase_spans,
+    statement_referents,
+)
 from jarvl.data.synthetic.render import render_scene
 from jarvl.data.synthetic.scene import Obj, place
 from jarvl.data.synthetic.vqa import make_vqa
@@ -42,8 +50,9 @@ class SyntheticDataset:
 
     Each sample has ``image`` uint8[S, S, 3], ``answers == [target]`` and ``meta`` with the exact
     ground truth: ``objects`` (shape, color, size, x, y each), ``condition``, ``split``, ``index``,
-    and for VQA ``referents``: the indices in ``objects`` the question refers to (``oracle.question_referents``),
-    and ``phrases``: [start, end, indices] per noun phrase of the question (``oracle.question_phrases``),
+    and for VQA and entailment ``referents``: the indices in ``objects`` the question or statement
+    refers to (``oracle.question_referents``, ``oracle.statement_referents``), ``phrases``: [start,
+    end, indices] per noun phrase of the text (``oracle.question_phrases``, ``statement_phrase_spans``),
     ``directions``: [start, end, [dx, dy]] per directional relation word (``oracle.relation_directions``),
     ``comparatives``: [start, end, [a, b, c]] for a count comparison's comparative (``oracle.comparative_asks``),
     ``same``: [start, end, attribute] for a sameness question's attribute word (``oracle.same_asks``).
@@ -128,10 +137,11 @@ class SyntheticDataset:
             "split": self.split,
             "index": index,
         }
-        if self.task == "vqa":
-            meta["referents"] = question_referents(it.scene, it.prompt)
-            # the phrases of a well-posed question (the referents' match already said so)
-            spans = None if meta["referents"] is None else phrase_spans(it.scene, it.prompt)
+        if self.task in ("vqa", "entailment"):
+            vqa = self.task == "vqa"
+            meta["referents"] = (question_referents if vqa else statement_referents)(it.scene, it.prompt)
+            # the phrases of a well-posed question or statement (the referents' match already said so)
+            spans = None if meta["referents"] is None else (phrase_spans if vqa else statement_phrase_spans)(it.scene, it.prompt)
             meta["phrases"] = None if spans is None else [[start, end, found] for start, end, found in spans]
             meta["directions"] = [[start, end, list(d)] for start, end, d in relation_directions(it.prompt)]
             meta["comparatives"] = [[start, end, list(a)] for start, end, a in comparative_asks(it.prompt)]

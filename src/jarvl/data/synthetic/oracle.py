@@ -4,6 +4,7 @@ was generated: the reference semantics of the synthetic language, used to check 
     >>> answer_question(scene, "how many red objects are there?")      # "2"
     >>> entailment_label(scene, "there is a red circle made of wood.")  # "neutral"
     >>> question_referents(scene, "how many red objects are there?")    # [0, 3]: the objects it names
+    >>> statement_referents(scene, "there are two red objects.")        # [0, 3]: the same for a statement
     >>> question_phrases(scene, "how many red objects are there?")      # [(9, 20, [0, 3])]: per phrase
     >>> relation_directions("is the red circle left of the blue square?")  # [(18, 25, (1.0, 0.0))]
     >>> comparative_asks("are there more circles than squares?")  # [(10, 14, (-1.0, 0.0, -0.5))]
@@ -207,17 +208,49 @@ def question_phrases(scene: Scene, question: str) -> list[tuple[int, int, list[i
 
 def phrase_spans(scene: Scene, question: str) -> list[tuple[int, int, list[int]]]:
     """``question_phrases`` for a question already known to be well-posed (its referents not None)."""
-    lead = len(question) - len(question.lstrip())
-    text = question.strip().lower()[:-1]
-    for pattern, groups in _PHRASES:
-        m = re.fullmatch(pattern, text)
+    return _spans(_PHRASES, scene, question)
+
+
+def _spans(table, scene: Scene, text: str) -> list[tuple[int, int, list[int]]]:
+    """The noun-phrase groups of the first of ``table``'s (pattern, groups) that parses ``text``."""
+    lead = len(text) - len(text.lstrip())
+    body = text.strip().lower()[:-1]
+    for pattern, groups in table:
+        m = re.fullmatch(pattern, body)
         if m is None:
             continue
         try:
             return [(lead + m.start(g), lead + m.end(g), scene.find(parse_phrase(m.group(g)))) for g in groups]
         except ValueError:
             continue  # as in _match: a wider pattern swallowed words that are no noun phrase
-    raise ValueError(f"not a synthetic template: {question!r}")
+    raise ValueError(f"not a synthetic template: {text!r}")
+
+
+# The same templates as _STATEMENTS: the objects each statement's words refer to, and its noun phrases
+# (as _REFERENTS and _PHRASES for the question each statement restates). A material statement refers
+# to the objects its phrase names without the material ("a red circle made of wood": the red circles).
+_STATEMENT_REFERENTS = (
+    (r"there is an? (.+) made of \w+", (1,), _all_of),
+    (r"there is an? (.+)", (1,), _all_of),
+    (r"there are (more|fewer) (.+) than (.+)", (2, 3), lambda s, kind, p1, p2: _all_of(s, p1, p2)),
+    (r"there are (as many) (.+) as (.+)", (2, 3), lambda s, kind, p1, p2: _all_of(s, p1, p2)),
+    (r"there (?:is|are) (\w+) (.+)", (2,), lambda s, number, p: _all_of(s, p)),
+    (rf"the (.+) is the same {_ATTR} as the (.+)", (1, 3), lambda s, a, q, b: _referred(s, a, b)),
+    (rf"the (.+) is {_REL} the (.+)", (1, 3), lambda s, a, rel, b: _referred(s, a, b)),
+    (r"the (.+) is (a \w+|\w+)", (1,), lambda s, ref, value: _referred(s, ref)),
+)
+
+
+def statement_referents(scene: Scene, statement: str) -> list[int] | None:
+    """``question_referents`` for an entailment statement ("there are two red objects.": the red
+    objects; "there is a red circle made of wood.": the red circles). None if ill-posed."""
+    return _match([(pattern, fn) for pattern, _, fn in _STATEMENT_REFERENTS], scene, statement, ".")
+
+
+def statement_phrase_spans(scene: Scene, statement: str) -> list[tuple[int, int, list[int]]]:
+    """``phrase_spans`` for a well-posed entailment statement: each noun phrase naming objects by
+    their attributes as a character span of ``statement`` and the objects it picks out."""
+    return _spans([(pattern, groups) for pattern, groups, _ in _STATEMENT_REFERENTS], scene, statement)
 
 
 def relation_directions(question: str) -> list[tuple[int, int, tuple[float, float]]]:
