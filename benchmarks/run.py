@@ -71,9 +71,7 @@ def write(exp: Experiment, result: dict, out: Path) -> Path:
     return results.write(out, result, page(exp, result, out))
 
 
-def select(
-    exp: Experiment, settings: Any, arms: list[str] | None, overrides: list[str] | None, tasks: list[str] | None = None
-) -> Any:
+def select(exp: Experiment, settings: Any, arms: list[str] | None, overrides: list[str] | None, tasks: list[str] | None = None) -> Any:
     """Keep only the ``arms`` and ``tasks`` named (in the config's order) and apply ``KEY=VALUE`` setting overrides."""
     if tasks:
         unknown = [t for t in tasks if t not in exp.tasks]

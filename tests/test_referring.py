@@ -10,8 +10,8 @@ from conftest import random_batch
 
 from jarvl.data.collate import Collator, ReferentTargets
 from jarvl.data.schema import Sample
-from jarvl.data.synthetic.dataset import SyntheticDataset
 from jarvl.data.synthetic.config import SynthConfig
+from jarvl.data.synthetic.dataset import SyntheticDataset
 from jarvl.data.synthetic.oracle import question_phrases, question_referents, statement_phrase_spans, statement_referents
 from jarvl.data.synthetic.scene import Obj, Scene
 from jarvl.models import get_preset
