@@ -1,5 +1,4 @@
-"""The result writer of the scripts that are not configs yet (train_speed.py, gpu_fusions.py,
-probes.py). The config suite uses ``provenance.py`` and ``results.py`` instead."""
+"""The result writer of the scripts that are not configs (gpu_fusions.py, probes.py). The config suite uses ``provenance.py`` and ``results.py`` instead."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from jarvl.config import ConfigError, apply_overrides, from_dict, load_yaml
 
 CONFIGS = Path(__file__).resolve().parent / "configs"
-Test = Literal["ratio", "within_std", "order", "diminishing", "ratio_falls"]
+Test = Literal["threshold", "ratio", "within_std", "order", "diminishing", "ratio_falls"]
 Rule = Literal["on the means", "beyond the seed spread"]
 
 
@@ -32,7 +32,8 @@ class Arm:
 class Finding:
     """A claim judged on the measurements, per task (see ``benchmarks/findings.py``).
 
-    ``test``: ``ratio`` (metric of arms[0] / arms[1] within ``at_most`` / ``at_least``),
+    ``test``: ``threshold`` (every arm's metric within ``at_most`` / ``at_least``), ``ratio``
+    (metric of arms[0] / arms[1] within ``at_most`` / ``at_least``),
     ``within_std`` (arms[0]'s mean >= arms[1]'s mean - its std), ``order`` (arms in strictly
     falling order), ``diminishing`` (arms in rising knob order: the last beats the first, the last
     step gains less than the first), ``ratio_falls`` (the ratio of each pair in ``pairs`` falls

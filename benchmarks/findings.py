@@ -31,7 +31,7 @@ def stat(v: Any) -> dict | None:
     return {"mean": float(v), "std": 0.0, "values": [float(v)], "seeds": []}
 
 
-PERCENT = ("test", "comp", "accuracy")  # metrics that are fractions, shown as percentages
+PERCENT = ("test", "comp", "accuracy", "fraction_of_peak")  # metrics that are fractions, shown as percentages
 
 
 def fmt(s: dict, metric: str = "") -> str:
@@ -55,7 +55,7 @@ def judge_all(findings: list[Finding], values: dict) -> list[dict]:
 def _one(f: Finding, task: str, arms: dict[str, dict]) -> dict:
     out = {"claim": f.claim, "task": task, "rule": f.rule, "paper": f.paper, "must_show": f.must_show}
     pairs = f.pairs or ([f.arms[:2]] if f.test in ("ratio", "within_std") else [])
-    names = f.arms if f.test in ("order", "diminishing") else [x for p in pairs for x in p]
+    names = f.arms if f.test in ("order", "diminishing", "threshold") else [x for p in pairs for x in p]
     got = {a: stat((arms.get(a) or {}).get(f.metric)) for a in names}
     missing = [a for a, s in got.items() if s is None]
     if missing:
@@ -142,4 +142,17 @@ def _ratio_falls(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
     return ("held" if held else "did not hold"), ", ".join(f"{a}/{b} {r:.2f}x" for (a, b), r in zip(pairs, ratios))
 
 
-TESTS = {"ratio": _ratio, "within_std": _within_std, "order": _order, "diminishing": _diminishing, "ratio_falls": _ratio_falls}
+def _threshold(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
+    held = all((f.at_most is None or got[a]["mean"] <= f.at_most) and (f.at_least is None or got[a]["mean"] >= f.at_least) for a in f.arms)
+    bound = " and ".join(x for x in (f.at_most is not None and f"<= {f.at_most}", f.at_least is not None and f">= {f.at_least}") if x)
+    return ("held" if held else "did not hold"), ", ".join(f"{a} {fmt(got[a], f.metric)}" for a in f.arms) + f" (claim: {bound})"
+
+
+TESTS = {
+    "threshold": _threshold,
+    "ratio": _ratio,
+    "within_std": _within_std,
+    "order": _order,
+    "diminishing": _diminishing,
+    "ratio_falls": _ratio_falls,
+}

@@ -26,6 +26,15 @@ from jarvl.blocks.layers import TransformerLayer
 from jarvl.models.fusions.base import Fusion, FusionOutput, joint_sequence, register_fusion, rows_for_texts
 
 PEERS = ("peer_flamingo", "peer_perceiver", "peer_vilt")
+PACKAGES = {"peer_flamingo": "flamingo_pytorch", "peer_perceiver": "perceiver_pytorch", "peer_vilt": "transformers"}
+
+
+def missing(fusion: str) -> str | None:
+    """The package a peer fusion needs when it is not installed (``pip install -e .[peers]``), else None."""
+    import importlib.util
+
+    package = PACKAGES.get(fusion)
+    return package if package and importlib.util.find_spec(package) is None else None
 
 
 def _tagged(width: int) -> nn.Parameter:

@@ -3,7 +3,7 @@
 For each config in ``benchmarks/configs``: its result files (one per device), the findings they
 judged (held / did not hold / not judged), and every declared finding no result file has measured.
 Result files are read, never re-measured; a file that is not a result file is skipped. Pages in the
-folder that no config writes (the speed benchmarks of issue 15, the learn-to-see bisection pages)
+folder that no config writes (the GPU speed script's, the learn-to-see bisection pages)
 are listed with their links.
 
     python -m benchmarks report [--results benchmarks/results]
@@ -17,8 +17,8 @@ from benchmarks import results as R
 from benchmarks.config import all_configs, load
 from benchmarks.findings import VERDICTS
 
-# Made by scripts outside the config suite (issue 15 is rebuilding them); listed, not parsed.
-SPEED = ("train_speed", "gpu_fusions", "gpu_fusions_eager_rerun", "gpu_fusions_compiled", "peers_speed", "peers_speed_jar_concat")
+# Made by gpu_fusions.py, the standalone script for a GPU machine; listed, not parsed.
+SPEED = ("gpu_fusions", "gpu_fusions_eager_rerun", "gpu_fusions_compiled")
 
 
 def build(results: Path = R.RESULTS) -> str:
@@ -58,8 +58,7 @@ def build(results: Path = R.RESULTS) -> str:
                for f, src in these]  # fmt: skip
         md.append("")
     md += ["## Experiments\n", *sections, "## Other pages here\n"]
-    md.append("Speed: from issue 15 (its scripts, `python -m benchmarks.train_speed`, `benchmarks/gpu_fusions.py` and `python -m benchmarks.peers_speed`, "
-              "are not configs yet): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in SPEED if (results / f"{s}.md").is_file()) + ".\n")  # fmt: skip
+    md.append("GPU speed of paper-base (`benchmarks/gpu_fusions.py`, a standalone script for a GPU machine, not a config): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in SPEED if (results / f"{s}.md").is_file()) + ".\n")  # fmt: skip
     if (results / "attention_maps.md").is_file():
         md.append(
             "Attention maps of a trained run (`jarvl inspect runs/demo/jar --out benchmarks/results`): [`attention_maps.md`](attention_maps.md).\n"

@@ -101,6 +101,14 @@ def test_ratio_paired_and_words_prior():
     assert findings.judge(tie, prior)[0]["verdict"] == "not judged"  # every arm at the words prior
 
 
+def test_threshold_holds_every_arm_to_its_bound():
+    peak = Finding(claim="jar >= 60% of peak", test="threshold", metric="fraction_of_peak", arms=["jar", "concat"], at_least=0.6)
+    assert findings.judge(peak, {"demo": {"jar": {"fraction_of_peak": 0.61}, "concat": {"fraction_of_peak": 0.7}}})[0]["verdict"] == "held"
+    one_short = findings.judge(peak, {"demo": {"jar": {"fraction_of_peak": 0.34}, "concat": {"fraction_of_peak": 0.7}}})[0]
+    assert one_short["verdict"] == "did not hold" and "jar 34.0%" in one_short["detail"]
+    assert findings.judge(peak, {"demo": {"jar": {"fraction_of_peak": 0.9}}})[0]["verdict"] == "not measured"
+
+
 def test_config_errors_name_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("kind: train\ntitle: t\nsettings: {budget_sample: 10}\n")
@@ -122,13 +130,13 @@ def test_report_lists_results_and_what_is_not_measured(tmp_path):
               "findings": [{"claim": "jar GFLOPs per sample <= 0.67 x concat's", "task": "vqa", "verdict": "held", "detail": "0.6x", "paper": "0.67x"}]}  # fmt: skip
     (tmp_path / "fusions.cpu.json").write_text(json.dumps(result))
     (tmp_path / "broken.cpu.json").write_text("{not json")
-    (tmp_path / "train_speed.md").write_text("speed")
+    (tmp_path / "gpu_fusions.md").write_text("speed")
     md = report.build(tmp_path)
     held = md.split("**Held** (1):")[1].split("**Did not hold**")[0]
     assert "jar GFLOPs per sample <= 0.67 x concat's (vqa): 0.6x; paper: 0.67x [`fusions.cpu`]" in held
     missing = md.split("**Not measured**")[1].split("## Experiments")[0]
     assert "latent > spatial resampling" in missing and "no result file yet" in missing  # ablations has no result here
-    assert "[`fusions.cpu.md`](fusions.cpu.md)" in md and "Speed: from issue 15" in md and "[`train_speed.md`](train_speed.md)" in md
+    assert "[`fusions.cpu.md`](fusions.cpu.md)" in md and "GPU speed of paper-base" in md and "[`gpu_fusions.md`](gpu_fusions.md)" in md
 
 
 def test_one_seed_is_never_beyond_the_spread():

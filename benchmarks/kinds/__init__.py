@@ -13,14 +13,15 @@ A kind is a module with:
   named ``STEM_*.png``);
 - optionally ``merge(old, new) -> payload`` for ``--merge``.
 
-To add a kind (e.g. to wrap a speed script): write that module here and add it to ``KINDS``.
+To add a kind: write that module here and add it to ``KINDS``.
 """
 
 from __future__ import annotations
 
 import importlib
 
-KINDS = {"train": "benchmarks.kinds.train", "profile": "benchmarks.kinds.profile", "sampling": "benchmarks.kinds.sampling"}
+KINDS = {"train": "benchmarks.kinds.train", "profile": "benchmarks.kinds.profile", "sampling": "benchmarks.kinds.sampling",
+         "speed": "benchmarks.kinds.speed"}  # fmt: skip
 
 
 def get_kind(name: str):
