@@ -2,7 +2,7 @@
 the demo's 2,000 test questions, drawn together and dumped with their configs (md tables to stdout).
 
     python benchmarks/long_curve.py --run recipe=runs/long60_recipe --run phrases=runs/long60_phrases \\
-        --json session-8=benchmarks/results/long_curve.cpu.json --out benchmarks/results/long_curve.cpu
+        --json session-8=benchmarks/results/notes/long_curve.cpu.json --out benchmarks/results/notes/long_curve.cpu
 
 ``--run LABEL=RUN_DIR`` reads a run's metrics.jsonl, config.json and summary.json; ``--json
 LABEL=FILE`` a curve this script wrote before (its runs, or the single-run format of 2026-12-01).

@@ -16,7 +16,7 @@ With ``fusion.match_where`` on, also the **where probe**: for every question wor
 names objects (``meta["phrases"]``), the position the first gated cross-attention reads out for it
 (the attention-weighted mean (x, y) of the image tokens, per head) against its objects' cells, as
 Pearson r per head and axis: whether each referent's position is in its own words' tokens (the
-two-object spatial diagnosis, ``results/spatial_two_objects.md``).
+two-object spatial diagnosis, ``results/notes/spatial_two_objects.md``).
 
     python -m benchmarks.probes --checkpoint runs/demo [--data "synthetic:vqa:test?n=6000"] [--quick]
 """

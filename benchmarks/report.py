@@ -2,9 +2,8 @@
 
 For each config in ``benchmarks/configs``: its result files (one per device), the findings they
 judged (held / did not hold / not judged), and every declared finding no result file has measured.
-Result files are read, never re-measured; a file that is not a result file is skipped. Pages in the
-folder that no config writes (the GPU speed script's, the learn-to-see bisection pages)
-are listed with their links.
+Result files are read, never re-measured; a file that is not a result file is skipped. The GPU
+speed script's pages and the pages in ``notes/`` (no config writes them) are listed with their links.
 
     python -m benchmarks report [--results benchmarks/results]
 """
@@ -59,15 +58,11 @@ def build(results: Path = R.RESULTS) -> str:
         md.append("")
     md += ["## Experiments\n", *sections, "## Other pages here\n"]
     md.append("GPU speed of paper-base (`benchmarks/gpu_fusions.py`, a standalone script for a GPU machine, not a config): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in SPEED if (results / f"{s}.md").is_file()) + ".\n")  # fmt: skip
-    if (results / "attention_maps.md").is_file():
+    notes = sorted(p.stem for p in (Path(results) / "notes").glob("*.md"))
+    if notes:
         md.append(
-            "Attention maps of a trained run (`jarvl inspect runs/demo/jar --out benchmarks/results`): [`attention_maps.md`](attention_maps.md).\n"
-        )
-    known = {R.stem(r["config"], r["device"]) for r in found} | set(SPEED) | {"REPORT", "attention_maps"}
-    other = sorted(p.stem for p in Path(results).glob("*.md") if p.stem not in known)
-    if other:
-        md.append(
-            "Learn-to-see work (the bisection harness, `benchmarks/bisect/`): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in other) + ".\n"
+            "Notes (pages no config writes: the learn-to-see work of issue 11, its bisection harness `benchmarks/bisect/`, the long "
+            "CPU curves, `jarvl inspect`'s attention maps): " + ", ".join(f"[`{s}.md`](notes/{s}.md)" for s in notes) + ".\n"
         )
     return "\n".join(md)
 

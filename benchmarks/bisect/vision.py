@@ -10,7 +10,7 @@ A research tool (session 8, issue 11), not part of the library. Three steps:
 
 ``train`` reports, on the 2,000 test scenes' object cells, the accuracy of each attribute (colour,
 shape, size), of all three at once, and of "no object" on the empty cells. Results:
-``benchmarks/results/vision_pretrain.md``.
+``benchmarks/results/notes/vision_pretrain.md``.
 """
 
 import argparse
