@@ -61,7 +61,7 @@ def build(results: Path = R.RESULTS) -> str:
     notes = sorted(p.stem for p in (Path(results) / "notes").glob("*.md"))
     if notes:
         md.append(
-            "Notes (pages no config writes: the learn-to-see work of issue 11, its bisection harness `benchmarks/bisect/`, the long "
+            "Notes (pages no config writes: the learn-to-see work of issue 11, its bisection harness (at commit c095d81), the long "
             "CPU curves, `jarvl inspect`'s attention maps): " + ", ".join(f"[`{s}.md`](notes/{s}.md)" for s in notes) + ".\n"
         )
     return "\n".join(md)
