@@ -18,7 +18,9 @@ Recorded per fusion:
 
 ``--budget-s`` (default 220) caps the whole run: each fusion gets an equal share of what is left
 and stops its timed steps early when its share runs out (``steps_timed`` says how many ran).
-Results are written after every fusion (``gpu_fusions.json`` + ``gpu_fusions.md`` in ``--out``),
+Results are written after every fusion (``gpu_fusions.json`` + ``gpu_fusions.md`` in ``--out``; the
+configs ``gpu_fusions`` and ``gpu_fusions_compiled`` run the same measurement through ``python -m
+benchmarks run CONFIG --device cuda``, the ``gpu`` kind),
 so a killed run keeps what is done. Needs only torch, numpy, safetensors, pyyaml (jarvl's model
 code) at import; run from the repository root without installing:
 
@@ -246,19 +248,14 @@ def cleanup(device: torch.device) -> None:
 
 
 def flops_per_sample(path: Path, rec: dict) -> float | None:
-    """Forward GFLOPs per sample of this fusion from ``flops.json`` (benchmarks/flops.py), when it measured the same shapes."""
+    """Forward GFLOPs per sample of this fusion from the flops config's result file (``results/flops.cpu.json``,
+    ``python -m benchmarks run flops``), when it profiled the same model at the same lengths; else None."""
     if not path.is_file():
         return None
-    data = json.loads(path.read_text())
-    grid = data["meta"]["grid"]
-    if (grid["preset"], grid["text_len"], grid["target_len"]) != (rec["preset"], rec["text_len"], rec["target_len"]):
-        return None
-    by_id = {r["id"]: r for r in data["records"]}
-    for cell in data["tables"]["sizes"]:
-        r = by_id[cell["record"]]
-        if cell["fusion"] == rec["fusion"] and r["image_size"] == rec["image_size"]:
-            return r["gflops"]
-    return None
+    records = json.loads(path.read_text()).get("payload", {}).get("records", [])
+    keys = ("preset", "fusion", "image_size", "text_len", "target_len")
+    same = [r for r in records if not r.get("overrides") or r["overrides"] == {"fusion.name": rec["fusion"]}]
+    return next((r["gflops"] for r in same if all(r.get(k) == rec[k] for k in keys)), None)
 
 
 def markdown(payload: dict) -> str:
@@ -329,44 +326,9 @@ def markdown(payload: dict) -> str:
     return "".join(md)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Measure each fusion in turn, writing the results after each; returns the exit status."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--fusions", default=",".join(FUSIONS), help="comma-separated fusions (default: all five)")
-    ap.add_argument("--preset", default="paper-base", help="model preset (default paper-base)")
-    ap.add_argument("--batch", type=int, default=64, help="training batch, and the larger generate() batch (default 64)")
-    ap.add_argument("--steps", type=int, default=200, help="timed training steps per fusion (default 200)")
-    ap.add_argument("--warmup", type=int, default=20, help="untimed training steps first (default 20)")
-    ap.add_argument("--text-len", type=int, default=32, help="prompt tokens (default 32; at most the preset's text.max_len)")
-    ap.add_argument("--target-len", type=int, default=8, help="target tokens (default 8)")
-    ap.add_argument("--gen-repeats", type=int, default=10, help="timed generate() calls per batch size (default 10)")
-    ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default cuda when available)")
-    ap.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="bf16 autocast or fp32 (default bf16 on CUDA, fp32 on CPU)")
-    ap.add_argument("--budget-s", type=float, default=220.0, help="wall-time cap of the whole run, seconds (default 220)")
-    ap.add_argument("--no-retry-oom", action="store_true", help="on out-of-memory, do not retry the fusion at half the batch")
-    ap.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. vision.image_size=384 (repeatable)"
-    )
-    ap.add_argument(
-        "--flops-json",
-        type=Path,
-        default=ROOT / "results" / "flops.json",
-        help="forward GFLOPs per sample to read (default benchmarks/results/flops.json)",
-    )
-    ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default benchmarks/results)")
-    ap.add_argument("--compile", action="store_true", help="train through torch.compile (the forward; generate() stays eager)")
-    ap.add_argument(
-        "--compile-mode",
-        default="default",
-        choices=["default", "reduce-overhead", "max-autotune"],
-        help="torch.compile mode with --compile",
-    )
-    ap.add_argument("--name", default=None, help="results file stem (default gpu_fusions, or gpu_fusions_compiled with --compile)")
-    ap.add_argument("--quick", action="store_true", help="CPU, tiny preset, 2 steps, fp32, batch 4 (seconds; for tests)")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.device, args.preset, args.steps, args.warmup, args.batch, args.gen_repeats = "cpu", "tiny", 2, 1, 4, 1
-        args.dtype = args.dtype or "fp32"
+def run(args, on_progress=None) -> dict:
+    """Measure each fusion of ``args.fusions`` in turn (``main``'s options, parsed), calling
+    ``on_progress(payload)`` after each; returns the payload."""
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -378,8 +340,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.allow_tf32 = True
     dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
     amp = torch.bfloat16 if dtype == "bf16" else None
-    fusions = [f.strip() for f in args.fusions.split(",") if f.strip()]
-    stem = args.name or ("gpu_fusions_compiled" if args.compile else "gpu_fusions")
+    fusions = [f.strip() for f in args.fusions.split(",") if f.strip()] if isinstance(args.fusions, str) else list(args.fusions)
 
     from jarvl.config import apply_overrides
     from jarvl.models import get_preset
@@ -437,7 +398,51 @@ def main(argv: list[str] | None = None) -> int:
                 + "  ".join(f"gen b={k} {v['ms_median']:.1f} ms" for k, v in g.items())
                 + f"  loss {rec['final_loss']:.2f}  {rec['wall_s']:.0f} s")  # fmt: skip
         payload["elapsed_s"] = round(time.perf_counter() - start, 1)
-        write_results(args.out, stem, payload, markdown(payload))
+        if on_progress:
+            on_progress(payload)
+    return payload
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure each fusion in turn, writing the results after each; returns the exit status."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fusions", default=",".join(FUSIONS), help="comma-separated fusions (default: all five)")
+    ap.add_argument("--preset", default="paper-base", help="model preset (default paper-base)")
+    ap.add_argument("--batch", type=int, default=64, help="training batch, and the larger generate() batch (default 64)")
+    ap.add_argument("--steps", type=int, default=200, help="timed training steps per fusion (default 200)")
+    ap.add_argument("--warmup", type=int, default=20, help="untimed training steps first (default 20)")
+    ap.add_argument("--text-len", type=int, default=32, help="prompt tokens (default 32; at most the preset's text.max_len)")
+    ap.add_argument("--target-len", type=int, default=8, help="target tokens (default 8)")
+    ap.add_argument("--gen-repeats", type=int, default=10, help="timed generate() calls per batch size (default 10)")
+    ap.add_argument("--device", default=None, help="cuda, cuda:1, cpu ... (default cuda when available)")
+    ap.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="bf16 autocast or fp32 (default bf16 on CUDA, fp32 on CPU)")
+    ap.add_argument("--budget-s", type=float, default=220.0, help="wall-time cap of the whole run, seconds (default 220)")
+    ap.add_argument("--no-retry-oom", action="store_true", help="on out-of-memory, do not retry the fusion at half the batch")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="model config override, e.g. vision.image_size=384 (repeatable)"
+    )
+    ap.add_argument(
+        "--flops-json",
+        type=Path,
+        default=ROOT / "results" / "flops.cpu.json",
+        help="forward GFLOPs per sample to read (default benchmarks/results/flops.cpu.json)",
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "results", help="output folder (default benchmarks/results)")
+    ap.add_argument("--compile", action="store_true", help="train through torch.compile (the forward; generate() stays eager)")
+    ap.add_argument(
+        "--compile-mode",
+        default="default",
+        choices=["default", "reduce-overhead", "max-autotune"],
+        help="torch.compile mode with --compile",
+    )
+    ap.add_argument("--name", default=None, help="results file stem (default gpu_fusions, or gpu_fusions_compiled with --compile)")
+    ap.add_argument("--quick", action="store_true", help="CPU, tiny preset, 2 steps, fp32, batch 4 (seconds; for tests)")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.device, args.preset, args.steps, args.warmup, args.batch, args.gen_repeats = "cpu", "tiny", 2, 1, 4, 1
+        args.dtype = args.dtype or "fp32"
+    stem = args.name or ("gpu_fusions_compiled" if args.compile else "gpu_fusions")
+    payload = run(args, lambda payload: write_results(args.out, stem, payload, markdown(payload)))
     log(f"wrote {args.out / stem}.md in {payload['elapsed_s']:.0f} s")
     return 0
 

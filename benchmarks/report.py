@@ -2,8 +2,8 @@
 
 For each config in ``benchmarks/configs``: its result files (one per device), the findings they
 judged (held / did not hold / not judged), and every declared finding no result file has measured.
-Result files are read, never re-measured; a file that is not a result file is skipped. The GPU
-speed script's pages and the pages in ``notes/`` (no config writes them) are listed with their links.
+Result files are read, never re-measured; a file that is not a result file is skipped. The pages in
+``notes/`` (no config writes them) are listed with their links.
 
     python -m benchmarks report [--results benchmarks/results]
 """
@@ -16,8 +16,6 @@ from benchmarks import results as R
 from benchmarks.config import all_configs, load
 from benchmarks.findings import VERDICTS
 
-# Made by gpu_fusions.py, the standalone script for a GPU machine; listed, not parsed.
-SPEED = ("gpu_fusions", "gpu_fusions_eager_rerun", "gpu_fusions_compiled")
 
 
 def build(results: Path = R.RESULTS) -> str:
@@ -57,7 +55,6 @@ def build(results: Path = R.RESULTS) -> str:
                for f, src in these]  # fmt: skip
         md.append("")
     md += ["## Experiments\n", *sections, "## Other pages here\n"]
-    md.append("GPU speed of paper-base (`benchmarks/gpu_fusions.py`, a standalone script for a GPU machine, not a config): " + ", ".join(f"[`{s}.md`]({s}.md)" for s in SPEED if (results / f"{s}.md").is_file()) + ".\n")  # fmt: skip
     notes = sorted(p.stem for p in (Path(results) / "notes").glob("*.md"))
     if notes:
         md.append(

@@ -130,13 +130,14 @@ def test_report_lists_results_and_what_is_not_measured(tmp_path):
               "findings": [{"claim": "jar GFLOPs per sample <= 0.67 x concat's", "task": "vqa", "verdict": "held", "detail": "0.6x", "paper": "0.67x"}]}  # fmt: skip
     (tmp_path / "fusions.cpu.json").write_text(json.dumps(result))
     (tmp_path / "broken.cpu.json").write_text("{not json")
-    (tmp_path / "gpu_fusions.md").write_text("speed")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "long_curve.cpu.md").write_text("a note")
     md = report.build(tmp_path)
     held = md.split("**Held** (1):")[1].split("**Did not hold**")[0]
     assert "jar GFLOPs per sample <= 0.67 x concat's (vqa): 0.6x; paper: 0.67x [`fusions.cpu`]" in held
     missing = md.split("**Not measured**")[1].split("## Experiments")[0]
     assert "latent > spatial resampling" in missing and "no result file yet" in missing  # ablations has no result here
-    assert "[`fusions.cpu.md`](fusions.cpu.md)" in md and "GPU speed of paper-base" in md and "[`gpu_fusions.md`](gpu_fusions.md)" in md
+    assert "[`fusions.cpu.md`](fusions.cpu.md)" in md and "[`long_curve.cpu.md`](notes/long_curve.cpu.md)" in md
 
 
 def test_one_seed_is_never_beyond_the_spread():

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 
 KINDS = {"train": "benchmarks.kinds.train", "profile": "benchmarks.kinds.profile", "sampling": "benchmarks.kinds.sampling",
-         "speed": "benchmarks.kinds.speed"}  # fmt: skip
+         "speed": "benchmarks.kinds.speed", "gpu": "benchmarks.kinds.gpu"}  # fmt: skip
 
 
 def get_kind(name: str):

@@ -104,7 +104,7 @@ class RunConfig:
     progress: bool = True
     # Train through torch.compile (the training forward; evaluation and generate stay eager). The first
     # steps pay the compilation (minutes for paper-base); worth it on a GPU: there JAR paper-base went
-    # from 0.89x to 1.11x concat's samples/s (benchmarks/results/gpu_fusions_compiled.md). On 2 CPU
+    # from 0.89x to 1.11x concat's samples/s (benchmarks/results/gpu_fusions_compiled.cuda.md). On 2 CPU
     # cores the tiny model trained slower compiled than eager (benchmarks/results/train_speed.md).
     compile: bool = False
 
