@@ -17,7 +17,6 @@ from benchmarks.config import all_configs, load
 from benchmarks.findings import VERDICTS
 
 
-
 def build(results: Path = R.RESULTS) -> str:
     found = R.all_results(results)
     configs = [load(p)[0] for p in all_configs()]
