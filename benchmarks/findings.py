@@ -61,13 +61,13 @@ def _one(f: Finding, task: str, arms: dict[str, dict]) -> dict:
     if missing:
         return {**out, "verdict": "not measured", "held": None, "detail": f"no {f.metric} for {', '.join(missing)}"}
     verdict, detail = TESTS[f.test](f, got, pairs)
-    if verdict in ("held", "did not hold") and f.test in ("within_std", "order", "diminishing") and at_prior(arms, f.metric):
+    if verdict in ("held", "did not hold") and f.test in ("within_std", "order", "diminishing") and at_prior({a: arms[a] for a in got}, f.metric):
         verdict, detail = "not judged", detail + " -- every arm scored the same on every seed: all answer from the words alone"
     return {**out, "verdict": verdict, "held": {"held": True, "did not hold": False}.get(verdict), "detail": detail}
 
 
 def at_prior(arms: dict[str, dict], metric: str) -> bool:
-    """Every arm at one mean with no spread: nothing learned from the image, a tie says nothing."""
+    """Every arm compared at one mean with no spread: identical answers, nothing learned from the image; a tie says nothing."""
     stats = [stat(a.get(metric)) for a in arms.values()]
     stats = [s for s in stats if s]
     return len(stats) > 1 and len({round(s["mean"], 9) for s in stats}) == 1 and all(s["std"] == 0 for s in stats)

@@ -99,6 +99,11 @@ def test_ratio_paired_and_words_prior():
     tie = Finding(claim="jar within one std", test="within_std", arms=["jar", "concat"])
     prior = {"entailment": {"jar": _arm(0.678, 0.0), "concat": _arm(0.678, 0.0)}}
     assert findings.judge(tie, prior)[0]["verdict"] == "not judged"  # every arm at the words prior
+    prior["entailment"]["jar_paper"] = _arm(0.678, 0.0)
+    prior["entailment"]["jar"] = _arm(0.877, 0.0)  # one arm left the prior; the two compared still tie at it
+    pair = Finding(claim="jar_paper within one std", test="within_std", arms=["jar_paper", "concat"])
+    assert findings.judge(pair, prior)[0]["verdict"] == "not judged"
+    assert findings.judge(tie, prior)[0]["verdict"] == "held"
 
 
 def test_threshold_holds_every_arm_to_its_bound():
