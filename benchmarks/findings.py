@@ -61,7 +61,11 @@ def _one(f: Finding, task: str, arms: dict[str, dict]) -> dict:
     if missing:
         return {**out, "verdict": "not measured", "held": None, "detail": f"no {f.metric} for {', '.join(missing)}"}
     verdict, detail = TESTS[f.test](f, got, pairs)
-    if verdict in ("held", "did not hold") and f.test in ("within_std", "order", "diminishing") and at_prior({a: arms[a] for a in got}, f.metric):
+    if (
+        verdict in ("held", "did not hold")
+        and f.test in ("within_std", "order", "diminishing")
+        and at_prior({a: arms[a] for a in got}, f.metric)
+    ):
         verdict, detail = "not judged", detail + " -- every arm scored the same on every seed: all answer from the words alone"
     return {**out, "verdict": verdict, "held": {"held": True, "did not hold": False}.get(verdict), "detail": detail}
 
