@@ -26,6 +26,7 @@ settings.load_profile("jarvl")
 REDUCED = {
     "small": ["vision.depth=1", "text.depth=1", "decoder.depth=1", "fusion.layers=4"],
     "paper-base": ["vision.depth=1", "text.depth=1", "decoder.depth=1", "fusion.layers=4", "text.vocab_size=1000"],
+    "paper-base-shared": ["vision.depth=1", "text.depth=1", "decoder.depth=1", "fusion.layers=4", "text.vocab_size=1000"],
 }
 
 
