@@ -48,3 +48,27 @@ def test_with_match_scores_is_the_same_with_and_without_the_diagnostic_path():
     torch.testing.assert_close(fast[0], slow[0])
     torch.testing.assert_close(fast[2], slow[2])
     assert fast[1] is None and slow[1].shape == (2, 3, 7)
+
+
+def test_match_attention_under_bf16_autocast_keeps_dtypes_and_values():
+    # As on a GPU (the trainer's bf16 autocast): projections give bf16 q, k, v; a read-out that
+    # was cast to float32 sends a float32 gradient back. Values and gradients stay near float64's.
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 3, n, 8, generator=g, dtype=torch.float64) for n in (5, 7, 7))
+    mask = torch.ones(2, 1, 1, 7, dtype=torch.bool)
+    mask[1, ..., 5:] = False
+    d_out, d_best, d_lse = torch.randn(2, 3, 5, 8, generator=g), torch.randn(2, 3, 5, generator=g), torch.randn(2, 3, 5, generator=g)
+    ref = [t.detach().requires_grad_() for t in (q, k, v)]
+    outs = explicit(*ref, mask)
+    torch.autograd.backward(outs, [d.double() for d in (d_out, d_best, d_lse)])
+    for dtype in (torch.bfloat16, torch.float32):
+        ins = [t.detach().to(dtype).requires_grad_() for t in (q, k, v)]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out, best, lse = match_attention(*ins, mask)
+        assert out.dtype == torch.bfloat16 and best.dtype == lse.dtype == torch.float32
+        torch.autograd.backward([out, best, lse], [d_out.to(out.dtype), d_best, d_lse])
+        for ours, theirs in zip((out, best, lse), outs):
+            torch.testing.assert_close(ours.double(), theirs, atol=0.05, rtol=0.05)
+        for t, r in zip(ins, ref):
+            assert t.grad.dtype == dtype
+            assert (t.grad.double() - r.grad).norm() < 0.05 * r.grad.norm()
