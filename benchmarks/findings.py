@@ -94,6 +94,15 @@ def _diff(d: float, metric: str) -> str:
     return f"{100 * d:+.1f} points" if metric in PERCENT else f"{d:+.4g}"
 
 
+def _bound(f: Finding) -> str:
+    """The finding's bound as text: ``<= 0.67``, ``>= 1.5`` or both."""
+    return " and ".join(x for x in (f.at_most is not None and f"<= {f.at_most}", f.at_least is not None and f">= {f.at_least}") if x)
+
+
+def _within_bound(f: Finding, value: float) -> bool:
+    return (f.at_most is None or value <= f.at_most) and (f.at_least is None or value >= f.at_least)
+
+
 def _ratio(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
     held, parts, judged = True, [], True
     for a, b in pairs:
@@ -109,10 +118,9 @@ def _ratio(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
                 text = f"{a}/{b} per seed " + ", ".join(f"{x:.2f}x" for x in ratios) + f" = {r:.2f}x +- {sd:.2f}"
                 if sd / r > f.max_cv:
                     judged, text = False, text + f" (same-seed ratios vary by more than {f.max_cv:.0%})"
-        held &= (f.at_most is None or r <= f.at_most) and (f.at_least is None or r >= f.at_least)
+        held &= _within_bound(f, r)
         parts.append(text)
-    bound = " and ".join(x for x in (f.at_most is not None and f"<= {f.at_most}", f.at_least is not None and f">= {f.at_least}") if x)
-    detail = "; ".join(parts) + f" (claim: {bound})"
+    detail = "; ".join(parts) + f" (claim: {_bound(f)})"
     return ("held" if held else "did not hold") if judged else "not judged", detail
 
 
@@ -147,9 +155,8 @@ def _ratio_falls(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
 
 
 def _threshold(f: Finding, got: dict, pairs: list) -> tuple[str, str]:
-    held = all((f.at_most is None or got[a]["mean"] <= f.at_most) and (f.at_least is None or got[a]["mean"] >= f.at_least) for a in f.arms)
-    bound = " and ".join(x for x in (f.at_most is not None and f"<= {f.at_most}", f.at_least is not None and f">= {f.at_least}") if x)
-    return ("held" if held else "did not hold"), ", ".join(f"{a} {fmt(got[a], f.metric)}" for a in f.arms) + f" (claim: {bound})"
+    held = all(_within_bound(f, got[a]["mean"]) for a in f.arms)
+    return ("held" if held else "did not hold"), ", ".join(f"{a} {fmt(got[a], f.metric)}" for a in f.arms) + f" (claim: {_bound(f)})"
 
 
 TESTS = {

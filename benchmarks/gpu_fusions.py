@@ -327,7 +327,7 @@ def markdown(payload: dict) -> str:
 
 
 def run(args, on_progress=None) -> dict:
-    """Measure each fusion of ``args.fusions`` in turn (``main``'s options, parsed), calling
+    """Measure each fusion of ``args.fusions`` (a list) in turn (``main``'s options, parsed), calling
     ``on_progress(payload)`` after each; returns the payload."""
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if device.type == "cuda":
@@ -340,7 +340,7 @@ def run(args, on_progress=None) -> dict:
         torch.backends.cudnn.allow_tf32 = True
     dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
     amp = torch.bfloat16 if dtype == "bf16" else None
-    fusions = [f.strip() for f in args.fusions.split(",") if f.strip()] if isinstance(args.fusions, str) else list(args.fusions)
+    fusions = list(args.fusions)
 
     from jarvl.config import apply_overrides
     from jarvl.models import get_preset
@@ -438,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=None, help="results file stem (default gpu_fusions, or gpu_fusions_compiled with --compile)")
     ap.add_argument("--quick", action="store_true", help="CPU, tiny preset, 2 steps, fp32, batch 4 (seconds; for tests)")
     args = ap.parse_args(argv)
+    args.fusions = [f.strip() for f in args.fusions.split(",") if f.strip()]
     if args.quick:
         args.device, args.preset, args.steps, args.warmup, args.batch, args.gen_repeats = "cpu", "tiny", 2, 1, 4, 1
         args.dtype = args.dtype or "fp32"

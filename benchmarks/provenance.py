@@ -66,7 +66,8 @@ def record(device: str = "cpu") -> dict:
 
 def describe(p: dict) -> str:
     """Markdown lines: command and commit; machine, torch, threads, date, alone; the other commands whose
-    runs the result holds (``combine``'s parts, ``--merge``'s earlier runs); who re-rendered the page."""
+    runs the result holds (``combine``'s parts, ``--merge``'s earlier runs; each part's device when
+    they differ); a ``note`` (what was done to the runs by hand, e.g. left out); who re-rendered the page."""
     m = p.get("machine") or {}
     alone = {True: "alone on the machine", False: "machine shared", None: "alone: not recorded"}[p.get("alone")]
     ported = f" (ported from `{p['ported_from']}`: {p.get('ported_note', '')})" if p.get("ported_from") else ""
@@ -75,17 +76,29 @@ def describe(p: dict) -> str:
         f"Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores" + (f", GPU {m['gpu']}" if m.get("gpu") else "") + ", "
         f"torch {p.get('torch', '?')} ({p.get('threads', '?')} threads), device {p.get('device', '?')}; {p.get('date', '?')}; {alone}"
         + _history(p)
+        + (f"  \nNote: {p['note']}" if p.get("note") else "")
         + (f"  \nPage re-rendered by `{p['rendered_by']}`" if p.get("rendered_by") else "")
         + "\n"
     )
+
+
+def _where(p: dict) -> str:
+    """``device cuda, NVIDIA H200, 2026-12-04``: where and when one part ran."""
+    gpu = (p.get("machine") or {}).get("gpu")
+    return ", ".join(str(x) for x in (f"device {p.get('device', '?')}", gpu, (p.get("date") or "?")[:10]) if x)
 
 
 def _history(p: dict) -> str:
     """The other commands a result file holds runs of: the parts ``combine`` joined (each with the runs
     it continued with ``--merge``), or the runs this one continued; "" when it is one command's."""
     if p.get("parts"):
-        commands = [c for part in p["parts"] for c in [*part.get("earlier", []), part.get("command", "?")]]
-        return f"  \nCombined by `{p.get('combined_by', '?')}` from the runs of: " + "; ".join(f"`{c}`" for c in commands)
+        where = {(part.get("device"), (part.get("machine") or {}).get("gpu")) for part in p["parts"]}
+        commands = [
+            f"`{c}`" + (f" ({_where(part)})" if len(where) > 1 else "")
+            for part in p["parts"]
+            for c in [*part.get("earlier", []), part.get("command", "?")]
+        ]
+        return f"  \nCombined by `{p.get('combined_by', '?')}` from the runs of: " + "; ".join(commands)
     if p.get("earlier"):
         return "  \nContinuing (`--merge`) the runs of: " + "; ".join(f"`{c}`" for c in p["earlier"])
     return ""

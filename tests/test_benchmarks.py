@@ -207,6 +207,11 @@ def test_the_page_names_every_command_whose_runs_the_result_holds():
     line = describe(combined).splitlines()[2]
     assert line == "Combined by `combine x A B` from the runs of: `run x --arms a`; `run x --arms b --merge`; `run x --arms c`"
     assert len(describe({"command": "run x"}).splitlines()) == 2  # one command's result: nothing more
+    gpu = {"command": "run x --arms d --device cuda", "device": "cuda", "machine": {"gpu": "NVIDIA H200"}, "date": "2026-12-04T14:43"}
+    mixed = {**combined, "parts": [{"command": "run x --arms a", "device": "cpu", "date": "2026-12-03"}, gpu], "note": "runs of d left out"}
+    lines = describe(mixed).splitlines()
+    assert lines[2].rstrip().endswith("`run x --arms a` (device cpu, 2026-12-03); `run x --arms d --device cuda` (device cuda, NVIDIA H200, 2026-12-04)")
+    assert lines[3] == "Note: runs of d left out"
 
 
 def test_budget_is_samples_whatever_the_arms_batch():
