@@ -106,6 +106,22 @@ def test_ratio_paired_and_words_prior():
     assert findings.judge(tie, prior)[0]["verdict"] == "held"
 
 
+def test_a_run_without_a_speed_drops_out_with_its_seed():
+    # Runs made on another device (samples_per_s left out) must not shift the same-seed pairs.
+    from benchmarks.kinds.train import values
+
+    def run(arm, seed, sps):
+        return {"arm": arm, "task": "vqa", "seed": seed, "samples": 64, "samples_per_s": sps, "test": {"accuracy": 0.5}}
+
+    payload = {"runs": [run("jar", 0, 150.0), run("jar", 1, None), run("jar", 2, 160.0),
+                        run("concat", 0, 100.0), run("concat", 1, 1300.0), run("concat", 2, 100.0)]}  # fmt: skip
+    vals = values(payload)["vqa"]
+    assert vals["jar"]["samples_per_s"]["seeds"] == [0, 2] and vals["jar"]["test"]["seeds"] == [0, 1, 2]
+    speed = Finding(claim="jar >= 1.3x concat", test="ratio", metric="samples_per_s", arms=["jar", "concat"], at_least=1.3, paired=True)
+    verdict = findings.judge(speed, {"vqa": vals})[0]
+    assert verdict["verdict"] == "held" and "1.50x, 1.60x" in verdict["detail"]
+
+
 def test_threshold_holds_every_arm_to_its_bound():
     peak = Finding(claim="jar >= 60% of peak", test="threshold", metric="fraction_of_peak", arms=["jar", "concat"], at_least=0.6)
     assert findings.judge(peak, {"demo": {"jar": {"fraction_of_peak": 0.61}, "concat": {"fraction_of_peak": 0.7}}})[0]["verdict"] == "held"

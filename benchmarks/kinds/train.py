@@ -102,8 +102,9 @@ def values(payload: dict) -> dict:
             for split in ("test", "comp"):
                 if all(split in r for r in runs):
                     v[split] = {**mean_std([r[split]["accuracy"] for r in runs]), "seeds": seeds}
-            for k in PER_SEED:
-                v[k] = {**mean_std([r.get(k) for r in runs]), "seeds": seeds}
+            for k in PER_SEED:  # a run without the metric (None) drops out with its seed, so pairs stay by seed
+                have = [r for r in runs if r.get(k) is not None]
+                v[k] = {**mean_std([r[k] for r in have]), "seeds": [r["seed"] for r in have]}
             for b in ("b1", "b32"):
                 v[f"latency_{b}"] = mean_std([(r.get("latency_ms") or {}).get(b) for r in runs])
             cost = next((c for c in payload.get("costs", []) if c["arm"] == arm and c["task"] == task), {})
