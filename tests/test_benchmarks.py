@@ -226,7 +226,11 @@ def test_the_page_names_every_command_whose_runs_the_result_holds():
     gpu = {"command": "run x --arms d --device cuda", "device": "cuda", "machine": {"gpu": "NVIDIA H200"}, "date": "2026-12-04T14:43"}
     mixed = {**combined, "parts": [{"command": "run x --arms a", "device": "cpu", "date": "2026-12-03"}, gpu], "note": "runs of d left out"}
     lines = describe(mixed).splitlines()
-    assert lines[2].rstrip().endswith("`run x --arms a` (device cpu, 2026-12-03); `run x --arms d --device cuda` (device cuda, NVIDIA H200, 2026-12-04)")
+    assert (
+        lines[2]
+        .rstrip()
+        .endswith("`run x --arms a` (device cpu, 2026-12-03); `run x --arms d --device cuda` (device cuda, NVIDIA H200, 2026-12-04)")
+    )
     assert lines[3] == "Note: runs of d left out"
 
 
