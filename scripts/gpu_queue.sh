@@ -26,9 +26,9 @@ if [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
 fi
 python3 -c "import torch;print('torch',torch.__version__,torch.cuda.get_device_name())" >> $LOG 2>&1
 : > $W/jobs.txt
-for s in 0 1 2; do for a in base iterations=1 iterations=4 iterations=8 num_tokens=8 num_tokens=32 num_tokens=64 resampling=spatial combine=residual combine=none layers=2 layers=8; do
+for s in 0 1 2; do for a in ${ABL_ARMS:-latents num_tokens=8 num_tokens=32 num_tokens=64 resampling=spatial}; do
   echo "ablations vqa $s $a" >> $W/jobs.txt; done; done
-for s in 1 2; do for a in ${ENTAIL_ARMS:-jar cross_attention}; do echo "fusions entailment $s $a" >> $W/jobs.txt; done; done
+for s in 1 2; do for a in ${ENTAIL_ARMS:-}; do echo "fusions entailment $s $a" >> $W/jobs.txt; done; done
 pack() { tar czf $OUT/parts.tgz.tmp -C $W parts log logs durations 2>/dev/null && mv -f $OUT/parts.tgz.tmp $OUT/parts.tgz; }
 worker() {
   local id=$1 cfg task seed arm key t1 rc avg n
