@@ -4,7 +4,8 @@
 #     --python-version 3.12 --implementation cp --platform manylinux2014_x86_64 -d .whl webdataset==1.0.2 braceexpand
 #   Run there (carry .whl):  NW=12 HARD=535 bash scripts/gpu_queue.sh      # returns $OUT/parts.tgz
 #   Then here: tar xzf parts.tgz; python -m benchmarks combine CONFIG parts/w*-CONFIG/CONFIG.cuda.json --device cuda
-# Jobs: edit the two loops below ("CONFIG TASK SEED ARM" lines). Each worker claims a job with mkdir and skips
+# Jobs: the ablations arms in ABL_ARMS (default: the latents arms) and fusions entailment arms in ENTAIL_ARMS, x seeds;
+# other configs: edit the two loops below ("CONFIG TASK SEED ARM" lines). Each worker claims a job with mkdir and skips
 # a new one when the mean run time no longer fits before HARD seconds; CUDA MPS is tried first (off again if
 # CUDA fails under it); $OUT/parts.tgz is refreshed every 15 s, so a cut-off call still returns what finished.
 # On a CPU, for a dry run: OUT=/tmp/o NW=2 HARD=60 PY=.venv/bin/python DEV=cpu EXTRA="--set budget_samples=32 ..."
