@@ -4,8 +4,9 @@ Each arm is a mixture strategy (``label``; ``set``: its parameters, ``data.sampl
 (the recipe's model and optimiser) is pre-trained on ``settings.mixture`` with each strategy for
 the same number of samples at a constant learning rate after warm-up, so the weights after n
 samples are those of a run stopped at n. Snapshots at a few sample counts (a trainer callback,
-``on_checkpoint``, keeps a copy of each) and the untrained model are each fine-tuned with one
-fixed recipe and scored on held-out questions. The samples needed: where the strategy's mean curve
+``on_checkpoint``) and the untrained model are each fine-tuned with one fixed recipe and scored on
+held-out questions; with ``finetune_steps: 0`` (a mixture that holds the target task) each
+snapshot is scored as it is, by the callback, without a copy. The samples needed: where the strategy's mean curve
 first reaches proportional's final mean accuracy, interpolated linearly between snapshots.
 ``excess_loss``'s reference model (DoReMi's) is the same seed's proportional run.
 
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.kinds.train import mean_std
+from jarvl.data.registry import open_dataset
 from jarvl.train.callbacks import TrainerCallback
 from jarvl.train.config import build_experiment, shipped_recipe
 from jarvl.train.logger import read_metrics
@@ -57,11 +59,21 @@ class KeepSnapshots(TrainerCallback):
         shutil.copytree(path, trainer.run_dir / "snapshots" / f"{step:07d}", dirs_exist_ok=True)
 
 
+class ScoreSnapshots(TrainerCallback):
+    """Scores the model at every checkpoint on the first ``n`` records of ``data``: ``scores[step]``."""
+
+    def __init__(self, data: Any, n: int) -> None:
+        self.data, self.n, self.scores = data, n, {}
+
+    def on_checkpoint(self, trainer: Any, step: int, path: Path) -> None:
+        self.scores[step] = trainer.evaluate(self.data, self.n)["accuracy"]
+
+
 def _base(st: Settings) -> tuple[dict, dict]:
     from jarvl.config import to_dict
 
     r = to_dict(shipped_recipe(st.recipe))
-    model = {k: v for k, v in r["model"].items() if k != "grounding"}  # grounding needs VQA scenes; captions have none
+    model = dict(r["model"])  # grounding and referring skip the samples without scenes (captions)
     model["decoder"] = {**model["decoder"], "max_len": st.decoder_max_len}
     return model, {"lr": r["optim"]["lr"], "weight_decay": r["optim"]["weight_decay"]}
 
@@ -81,7 +93,8 @@ def pretrain(strategy: str, params: dict, seed: int, st: Settings, run_dir: Path
         "run": {"max_steps": steps, "eval_every": 0, "checkpoint_every": steps // st.snapshots, "seed": seed,
                 "log_every": max(1, steps // 60), "progress": False, "threads": st.threads},
     })  # fmt: skip
-    trainer = Trainer(cfg, run_dir, overwrite=True, callbacks=[KeepSnapshots()])
+    score = ScoreSnapshots(open_dataset(st.held_out.format(n=st.eval_samples)), st.eval_samples) if not st.finetune_steps else None
+    trainer = Trainer(cfg, run_dir, overwrite=True, callbacks=[score or KeepSnapshots()])
     if zero:
         trainer.checkpoint(0)
     summary = trainer.fit()
@@ -93,7 +106,8 @@ def pretrain(strategy: str, params: dict, seed: int, st: Settings, run_dir: Path
             losses.setdefault(name, []).append(v)
     return {"samples": summary["samples"], "final_weights": summary["mixture_weights"],
             "final_losses": {k: float(np.mean(v)) for k, v in losses.items()},
-            "weights": [{"step": r["step"], **r["weights"]} for r in rows]}  # fmt: skip
+            "weights": [{"step": r["step"], **r["weights"]} for r in rows],
+            "scores": {} if score is None else dict(sorted(score.scores.items()))}  # fmt: skip
 
 
 def finetune(init: Path, seed: int, st: Settings, run_dir: Path) -> float:
@@ -126,9 +140,10 @@ def run(exp, st: Settings, ctx) -> dict:
                     arm.label, arm.set, seed, st, run_dir, str(seed) not in payload["zero"], ref if arm.label == "excess_loss" else None
                 )
                 rec["curve"] = []
-                for snap in sorted((run_dir / "snapshots").iterdir()):
-                    acc = finetune(snap, seed, st, work / "finetune")
-                    if int(snap.name) == 0:
+                scores = rec.pop("scores") or {int(snap.name): finetune(snap, seed, st, work / "finetune")
+                                               for snap in sorted((run_dir / "snapshots").iterdir())}  # fmt: skip
+                for step, acc in sorted(scores.items()):
+                    if step == 0:
                         payload["zero"][str(seed)] = acc
                     else:
                         rec["curve"].append(acc)
@@ -199,3 +214,11 @@ def render(exp, payload: dict, out: Path, stem: str) -> str:
                          title=f"{name}: mixture weights (seed 0)")  # fmt: skip
             md.append(f"\n![{png}]({png})")
     return "\n".join(md) + "\n"
+
+
+def merge(old: dict, new: dict) -> dict:
+    """Both payloads' runs; a (strategy, seed) in ``new`` replaces the same one in ``old``."""
+    runs = {arm: dict(seeds) for arm, seeds in old.get("runs", {}).items()}
+    for arm, seeds in new["runs"].items():
+        runs.setdefault(arm, {}).update(seeds)
+    return {"samples": new["samples"], "runs": runs, "zero": {**old.get("zero", {}), **new["zero"]}}
